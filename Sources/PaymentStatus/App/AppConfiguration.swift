@@ -1,0 +1,82 @@
+/// Everything `serve` can be told, with the contract's defaults. Each field
+/// has an environment variable; command-line flags override the environment.
+public struct AppConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databasePath = "./data/payments.sqlite"
+    public var migrationsDirectory = "./migrations"
+    /// Unset secrets are generated on first start and kept in the database.
+    public var apiToken: String?
+    public var streamSecret: String?
+    /// Several during a rotation: a signature made with any of them is accepted.
+    public var webhookSecrets: [String] = []
+    public var corsOrigins: [String] = []
+    public var heartbeatInterval: Duration = .seconds(15)
+    public var streamTimeout: Duration = .seconds(600)
+    /// What the stream's `retry:` line tells browsers to wait before reconnecting.
+    public var retryMilliseconds = 3000
+
+    public init() {}
+
+    /// Reads the environment variables the contract names; a variable that is
+    /// set but invalid is an error, never silently replaced by a default.
+    public init(environment: [String: String]) throws(ConfigurationError) {
+        func value(_ name: String) -> String? {
+            guard let text = environment[name]?.trimmed, !text.isEmpty else { return nil }
+            return text
+        }
+        if let host = value("HOST") { self.host = host }
+        if let port = value("PORT") { self.port = try Self.port(port, from: "PORT") }
+        if let path = value("PAYMENT_DB") { databasePath = path }
+        if let path = value("PAYMENT_MIGRATIONS_DIR") { migrationsDirectory = path }
+        apiToken = value("PAYMENT_API_TOKEN")
+        streamSecret = value("PAYMENT_STREAM_SECRET")
+        webhookSecrets = Self.list(value("PAYMENT_WEBHOOK_SECRET"))
+        corsOrigins = Self.list(value("PAYMENT_CORS_ORIGINS"))
+        if let text = value("PAYMENT_HEARTBEAT_SECONDS") {
+            heartbeatInterval = try Self.seconds(text, from: "PAYMENT_HEARTBEAT_SECONDS")
+        }
+        if let text = value("PAYMENT_STREAM_TIMEOUT_SECONDS") {
+            streamTimeout = try Self.seconds(text, from: "PAYMENT_STREAM_TIMEOUT_SECONDS")
+        }
+    }
+
+    public static func port(_ text: String, from source: String) throws(ConfigurationError) -> Int {
+        guard let port = Int(text), (0...65535).contains(port) else {
+            throw ConfigurationError(setting: source, message: "must be a port number (0-65535), got '\(text)'")
+        }
+        return port
+    }
+
+    /// Seconds, fractions allowed (tests use short intervals), more than zero.
+    public static func seconds(_ text: String, from source: String) throws(ConfigurationError) -> Duration {
+        guard let seconds = Double(text), seconds > 0, seconds <= 86_400 * 7 else {
+            throw ConfigurationError(setting: source, message: "must be a number of seconds greater than 0, got '\(text)'")
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// A comma-separated list, blanks dropped.
+    public static func list(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }
+    }
+}
+
+/// A setting that cannot be used; the message names it.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var setting: String
+    public var message: String
+
+    public init(setting: String, message: String) {
+        self.setting = setting
+        self.message = message
+    }
+
+    public var description: String { "\(setting) \(message)" }
+}
+
+extension String {
+    var trimmed: String {
+        String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}

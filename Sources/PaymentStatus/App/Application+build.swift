@@ -1,0 +1,79 @@
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The parts of a running service, built once and shared by the routes.
+public struct AppServices: Sendable {
+    public let store: SQLiteStore
+    public let hub: StreamHub
+    public let credentials: Credentials
+    public let configuration: AppConfiguration
+
+    /// Opens the database, applies pending migrations and resolves the secrets.
+    public static func open(
+        _ configuration: AppConfiguration, logger: Logger, announce: (String) -> Void = { _ in }
+    ) async throws -> AppServices {
+        let store = try SQLiteStore(path: configuration.databasePath)
+        let applied = try await store.migrate(with: SQLMigrator(directory: configuration.migrationsDirectory))
+        for name in applied { logger.info("applied migration", metadata: ["migration": "\(name)"]) }
+        let credentials = try await Credentials.resolve(configuration, store: store, announce: announce)
+        let hub = StreamHub(configuration: .init(
+            heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout))
+        return AppServices(store: store, hub: hub, credentials: credentials, configuration: configuration)
+    }
+}
+
+/// Builds the HTTP application on already opened services; tests build the very same one.
+public func buildApplication(_ services: AppServices, logger: Logger) -> some ApplicationProtocol {
+    let configuration = services.configuration
+    return Application(
+        router: buildRouter(services, logger: logger),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+        services: [DatabaseCloser(store: services.store, logger: logger), services.hub],
+        onServerRunning: { channel in
+            logger.notice("payment-status listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        },
+        logger: logger)
+}
+
+/// All routes of the contract, behind the problem+json middleware.
+func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ProblemMiddleware(logger: logger))
+    let orderService = OrderService(store: services.store, bus: services.hub)
+
+    HealthController(store: services.store).addRoutes(to: router)
+    StreamController(
+        store: services.store, bus: services.hub, credentials: services.credentials,
+        retryMilliseconds: services.configuration.retryMilliseconds
+    ).addRoutes(to: router)
+    OrderController(service: orderService, credentials: services.credentials)
+        .addRoutes(to: router.group("v1/orders").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
+
+    router.addMethodNotAllowed(for: [
+        ("healthz", [.get]),
+        ("readyz", [.get]),
+        ("v1/orders", [.post]),
+        ("v1/orders/{id}", [.get]),
+        ("v1/orders/{id}/transitions", [.post]),
+        ("v1/orders/{id}/events", [.get]),
+    ])
+    return router
+}
+
+/// Closes the database last, after the server and the streams have stopped,
+/// so that in-flight writes commit first.
+struct DatabaseCloser: Service {
+    let store: SQLiteStore
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        do {
+            try store.close()
+            logger.info("database closed")
+        } catch {
+            logger.error("closing the database failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/// The write path: every change goes to the store first and reaches the
+/// streams only after its commit has returned.
+public struct OrderService: Sendable {
+    public let store: any PaymentStore
+    public let bus: any EventBus
+
+    public init(store: any PaymentStore, bus: any EventBus) {
+        self.store = store
+        self.bus = bus
+    }
+
+    /// Creates the order, generating an id when the draft has none.
+    public func create(_ draft: OrderDraft) async throws -> CreateOrderOutcome {
+        let id = draft.id ?? Self.generateOrderID()
+        let outcome = try await store.createOrder(draft, id: id, at: .now())
+        if case .created(_, let event) = outcome { bus.publish(event) }
+        return outcome
+    }
+
+    /// Applies a status change from either source.
+    public func apply(_ change: StatusChange) async throws -> ChangeOutcome {
+        let outcome = try await store.apply(change, at: .now())
+        if case .applied(_, let event) = outcome { bus.publish(event) }
+        return outcome
+    }
+
+    /// `ord_` and 24 random characters of the id alphabet (about 143 bits).
+    static func generateOrderID() -> String {
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        var generator = SystemRandomNumberGenerator()
+        return "ord_" + String((0..<24).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+}

@@ -1,0 +1,18 @@
+import Hummingbird
+
+/// The request context of every route.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+    }
+
+    /// The contract's body limit: larger bodies are answered 413.
+    public var maxUploadSize: Int { RequestBodyLimit.bytes }
+}
+
+/// Bodies over 64 KiB are refused with 413.
+enum RequestBodyLimit {
+    static let bytes = 64 * 1024
+}

@@ -1,0 +1,79 @@
+import Crypto
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The secrets the service authenticates with. None is ever optional:
+/// authentication cannot be switched off.
+public struct Credentials: Sendable {
+    /// The merchant back end's bearer token.
+    public var apiToken: String
+    /// The key that signs per-order stream tokens.
+    public var streamSecret: String
+    /// The provider's webhook signing secrets; more than one during a rotation.
+    public var webhookSecrets: [String]
+
+    public init(apiToken: String, streamSecret: String, webhookSecrets: [String]) {
+        self.apiToken = apiToken
+        self.streamSecret = streamSecret
+        self.webhookSecrets = webhookSecrets
+    }
+
+    /// Whether `presented` is the API token, in time that does not depend on
+    /// where the two differ: both are hashed first, so even the length is hidden.
+    func acceptsAPIToken(_ presented: Substring) -> Bool {
+        constantTimeEquals(SHA256.hash(data: Array(presented.utf8)), SHA256.hash(data: Array(apiToken.utf8)))
+    }
+
+    /// The token that lets a checkout page read one order's stream:
+    /// base64url(HMAC-SHA256(stream secret, order id)). It cannot be made
+    /// without the secret, and it names no other order.
+    public func streamToken(forOrder orderID: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(orderID.utf8), using: streamKey)
+        return Base64URL.encode(Array(mac))
+    }
+
+    /// Checks a stream token in constant time.
+    func acceptsStreamToken(_ token: Substring, forOrder orderID: String) -> Bool {
+        guard let mac = Base64URL.decode(token), mac.count == SHA256.byteCount else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Array(orderID.utf8), using: streamKey)
+    }
+
+    private var streamKey: SymmetricKey { SymmetricKey(data: Array(streamSecret.utf8)) }
+
+    /// A new random secret: 256 bits from the system's secure generator, base64url.
+    public static func generateSecret() -> String {
+        let key = SymmetricKey(size: .bits256)
+        return key.withUnsafeBytes { Base64URL.encode(Array($0)) }
+    }
+}
+
+/// Compares two byte sequences without stopping at the first difference.
+func constantTimeEquals(_ lhs: some Sequence<UInt8>, _ rhs: some Sequence<UInt8>) -> Bool {
+    let a = Array(lhs)
+    let b = Array(rhs)
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for i in a.indices { difference |= a[i] ^ b[i] }
+    return difference == 0
+}
+
+/// RFC 4648 §5 base64url without padding: safe in URLs and query strings.
+enum Base64URL {
+    static func encode(_ bytes: [UInt8]) -> String {
+        var text = Data(bytes).base64EncodedString()
+        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        while text.hasSuffix("=") { text.removeLast() }
+        return text
+    }
+
+    static func decode(_ text: Substring) -> [UInt8]? {
+        guard text.utf8.count <= 256, !text.contains(where: { $0 == "+" || $0 == "/" || $0 == "=" }) else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.utf8.count % 4 != 0 { base64.append("=") }
+        return Data(base64Encoded: base64).map(Array.init)
+    }
+}

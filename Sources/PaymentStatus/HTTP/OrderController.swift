@@ -1,0 +1,111 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/transitions`.
+struct OrderController {
+    let service: OrderService
+    let credentials: Credentials
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.post(use: create)
+        group.get("{id}", use: get)
+        group.post("{id}/transitions", use: transition)
+    }
+
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let draft: OrderDraft
+        do {
+            draft = try decodeBody(CreateOrderBody.self, from: try await request.rawBody()).draft()
+        } catch let problem as BodyProblem {
+            throw problem.merchantError
+        } catch let error as InputError {
+            throw APIError.invalid(error)
+        }
+        switch try await service.create(draft) {
+        case .created(let order, _):
+            return json(.created, orderBody(order))
+        case .existing(let order):
+            return json(.ok, orderBody(order))
+        case .conflict(let order):
+            var error = APIError(
+                .conflict, type: APIError.problemType("order-exists"),
+                detail: "order '\(order.id)' already exists with a different amount or currency")
+            error.extensions = [("order_id", order.id)]
+            throw error
+        }
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let order = try await service.store.order(id: id) else { throw APIError.orderNotFound(id) }
+        let events = try await service.store.events(orderID: id, after: 0, limit: .max)
+        var json = JSONWriter(capacity: 1024)
+        json.beginObject()
+        WireFormat.writeFields(of: order, streamToken: credentials.streamToken(forOrder: order.id), to: &json)
+        json.key("events")
+        json.beginArray()
+        for event in events { WireFormat.write(event, to: &json) }
+        json.endArray()
+        json.endObject()
+        return self.json(.ok, json.buffer)
+    }
+
+    @Sendable func transition(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let change: StatusChange
+        do {
+            change = try decodeBody(TransitionBody.self, from: try await request.rawBody()).change(orderID: id)
+        } catch let problem as BodyProblem {
+            throw problem.merchantError
+        } catch let error as InputError {
+            throw APIError.invalid(error)
+        }
+        switch try await service.apply(change) {
+        case .applied(let order, let event):
+            return json(.ok, transitionBody(order: order, event: event))
+        case .duplicate(let order, let original):
+            var response = json(.ok, transitionBody(order: order.asOf(original), event: original))
+            response.headers[.idempotentReplayed] = "true"
+            return response
+        case .refused(_, let order):
+            var error = APIError(
+                .conflict, type: APIError.problemType("transition-not-allowed"),
+                detail: "order '\(order.id)' is \(order.status.rawValue) and cannot move to \(change.status.rawValue)")
+            error.extensions = [("current_status", order.status.rawValue)]
+            throw error
+        case .orderNotFound:
+            throw APIError.orderNotFound(id)
+        }
+    }
+
+    private func orderBody(_ order: Order) -> ByteBuffer {
+        var json = JSONWriter(capacity: 512)
+        json.beginObject()
+        WireFormat.writeFields(of: order, streamToken: credentials.streamToken(forOrder: order.id), to: &json)
+        json.endObject()
+        return json.buffer
+    }
+
+    /// `{"applied": true, "order", "event"}`
+    private func transitionBody(order: Order, event: PaymentEvent) -> ByteBuffer {
+        var json = JSONWriter(capacity: 768)
+        json.beginObject()
+        json.key("applied"); json.bool(true)
+        json.key("order"); json.raw(orderBody(order))
+        json.key("event"); WireFormat.write(event, to: &json)
+        json.endObject()
+        return json.buffer
+    }
+
+    private func json(_ status: HTTPResponse.Status, _ body: ByteBuffer) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+    }
+}
+
+extension HTTPField.Name {
+    /// Set on a transition answered from an already recorded `event_id`.
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+    static let lastEventID = Self("Last-Event-ID")!
+    static let xAccelBuffering = Self("X-Accel-Buffering")!
+}

@@ -1,0 +1,56 @@
+import GRDB
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The outermost middleware: whatever a handler or the router throws is
+/// answered as problem+json, and nothing unexpected leaks its message.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
+        } catch {
+            return try problem(for: error, request: request).response(from: request, context: context)
+        }
+    }
+
+    private func problem(for error: any Error, request: Request) -> APIError {
+        switch error {
+        case let error as HTTPError:
+            var problem = APIError(error.status, detail: error.body ?? defaultDetail(error.status, request))
+            problem.headers = error.headers
+            problem.headers[.contentType] = nil
+            return problem
+        case is NIOTooManyBytesError:
+            return .bodyTooLarge()
+        case let error as DatabaseError where isUnavailable(error):
+            logger.error("storage unavailable", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return .storageUnavailable()
+        case let error as any HTTPResponseError:
+            return APIError(error.status, detail: error.status.reasonPhrase)
+        default:
+            logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return APIError(.internalServerError, detail: "an unexpected error occurred; it has been logged")
+        }
+    }
+
+    private func defaultDetail(_ status: HTTPResponse.Status, _ request: Request) -> String {
+        switch status {
+        case .notFound: "nothing is served at \(request.method) \(request.uri.path.prefix(200))"
+        default: status.reasonPhrase
+        }
+    }
+
+}
+
+/// Result codes that mean "the database cannot write now", not "this request is wrong".
+private func isUnavailable(_ error: DatabaseError) -> Bool {
+    switch error.resultCode {
+    case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY: true
+    default: false
+    }
+}

@@ -1,0 +1,69 @@
+import Hummingbird
+import NIOCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Why a request body could not be turned into a command.
+enum BodyProblem: Error {
+    /// Not JSON, or not the JSON object the endpoint takes.
+    case malformed(String)
+    /// Well-formed JSON whose fields break the contract's rules.
+    case invalid(InputError)
+}
+
+extension Request {
+    /// The raw body, refused with 413 past the contract's limit. A declared
+    /// Content-Length over the limit is refused before anything is read.
+    func rawBody() async throws -> ByteBuffer {
+        if let declared = headers[.contentLength].flatMap(Int.init), declared > RequestBodyLimit.bytes {
+            throw APIError.bodyTooLarge()
+        }
+        var request = self
+        do {
+            return try await request.collectBody(upTo: RequestBodyLimit.bytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError.bodyTooLarge()
+        }
+    }
+}
+
+/// Decodes a request body, telling a malformed document (400) from a
+/// well-formed one with a wrong field (422).
+func decodeBody<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(BodyProblem) -> T {
+    do {
+        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+    } catch let error as DecodingError {
+        switch error {
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            throw .malformed("the body is not valid JSON")
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+            throw .malformed("the body must be a JSON object")
+        case .keyNotFound(let key, let context):
+            throw .invalid(InputError(field: fieldPath(context.codingPath + [key]), message: "is required"))
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            throw .invalid(InputError(field: fieldPath(context.codingPath), message: "has the wrong type or an invalid value"))
+        @unknown default:
+            throw .malformed("the body could not be read")
+        }
+    } catch {
+        throw .malformed("the body could not be read")
+    }
+}
+
+private func fieldPath(_ path: [any CodingKey]) -> String {
+    path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+}
+
+extension BodyProblem {
+    /// The merchant API's answer: 400 for a malformed document, 422 for a bad field.
+    var merchantError: APIError {
+        switch self {
+        case .malformed(let detail): .malformed(detail)
+        case .invalid(let error): .invalid(error)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import NIOCore
+
+/// The JSON shapes of the contract: the only place where domain values
+/// become response bytes.
+enum WireFormat {
+    /// `{"order_id","seq","status","previous","source","event_id","reason","at"}` on one line.
+    static func write(_ event: PaymentEvent, to json: inout JSONWriter) {
+        json.beginObject()
+        json.key("order_id"); json.string(event.orderID)
+        json.key("seq"); json.integer(event.seq)
+        json.key("status"); json.string(event.status.rawValue)
+        json.key("previous"); json.string(event.previous?.rawValue)
+        json.key("source"); json.string(event.source.rawValue)
+        json.key("event_id"); json.string(event.eventID)
+        json.key("reason"); json.string(event.reason)
+        json.key("at"); json.string(event.at.rfc3339)
+        json.endObject()
+    }
+
+    static func encode(_ event: PaymentEvent) -> ByteBuffer {
+        var json = JSONWriter(capacity: 192)
+        write(event, to: &json)
+        return json.buffer
+    }
+
+    /// The order's fields, inside an object the caller has opened, so that
+    /// `GET /v1/orders/{id}` can append its `events`.
+    static func writeFields(of order: Order, streamToken: String, to json: inout JSONWriter) {
+        json.key("id"); json.string(order.id)
+        json.key("status"); json.string(order.status.rawValue)
+        json.key("amount"); json.integer(order.amount)
+        json.key("currency"); json.string(order.currency)
+        json.key("metadata")
+        json.beginObject()
+        for (key, value) in order.metadata.sorted(by: { $0.key < $1.key }) {
+            json.key(key)
+            json.string(value)
+        }
+        json.endObject()
+        json.key("version"); json.integer(order.version)
+        json.key("created_at"); json.string(order.createdAt.rfc3339)
+        json.key("updated_at"); json.string(order.updatedAt.rfc3339)
+        json.key("stream_token"); json.string(streamToken)
+        json.key("stream_url"); json.string(streamURL(orderID: order.id, token: streamToken))
+    }
+
+    /// Relative, so it is right behind any proxy or host name; the token
+    /// alphabet (base64url) needs no escaping in a query.
+    static func streamURL(orderID: String, token: String) -> String {
+        "/v1/orders/\(orderID)/events?token=\(token)"
+    }
+}

@@ -1,0 +1,78 @@
+/// Everything the service keeps. Implementations must make each write
+/// durable before returning: callers acknowledge a change as soon as the
+/// call returns, and only then push it to streams.
+public protocol PaymentStore: Sendable {
+    // MARK: - Writes
+
+    /// Creates the order and its first event (`seq` 1, `initiated`), or finds
+    /// the order already stored under the draft's id.
+    func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome
+
+    /// Validates and applies one status change in a single transaction:
+    /// reads the current status, checks the transition table and the
+    /// `event_id`, appends the event and bumps the order's version.
+    func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome
+
+    /// The value stored under `name`, or `candidate` after storing it when
+    /// there is none yet. `created` tells which happened.
+    func secret(named name: String, orStore candidate: String) async throws -> (value: String, created: Bool)
+
+    // MARK: - Reads
+
+    /// The order, or nil when no order has this id.
+    func order(id: String) async throws -> Order?
+
+    /// The order's events with `seq > after`, oldest first, at most `limit`.
+    func events(orderID: String, after seq: Int, limit: Int) async throws -> [PaymentEvent]
+
+    /// The order's newest event, which is its current state.
+    func latestEvent(orderID: String) async throws -> PaymentEvent?
+
+    /// Throws unless the database answers a query.
+    func checkReadiness() async throws
+}
+
+/// A status change as reported by the merchant's API or the provider's webhook.
+public struct StatusChange: Sendable, Equatable {
+    public var orderID: String
+    public var status: PaymentStatus
+    public var source: ChangeSource
+    public var eventID: String?
+    public var reason: String?
+    public var occurredAt: Timestamp?
+
+    public init(
+        orderID: String, status: PaymentStatus, source: ChangeSource,
+        eventID: String? = nil, reason: String? = nil, occurredAt: Timestamp? = nil
+    ) {
+        self.orderID = orderID
+        self.status = status
+        self.source = source
+        self.eventID = eventID
+        self.reason = reason
+        self.occurredAt = occurredAt
+    }
+}
+
+/// What creating an order did.
+public enum CreateOrderOutcome: Sendable, Equatable {
+    /// A new order was stored; its first event is returned with it.
+    case created(Order, PaymentEvent)
+    /// The id exists with the same amount and currency: a safe retry.
+    case existing(Order)
+    /// The id exists with a different amount or currency.
+    case conflict(Order)
+}
+
+/// What applying a status change did.
+public enum ChangeOutcome: Sendable, Equatable {
+    /// The change was appended as `event`; `order` is the order after it.
+    case applied(order: Order, event: PaymentEvent)
+    /// The `event_id` was already recorded for this order; nothing changed.
+    /// `original` is the event it produced and `order` the current order.
+    case duplicate(order: Order, original: PaymentEvent)
+    /// The transition table refused the change; nothing changed.
+    case refused(TransitionVerdict, order: Order)
+    /// No order has this id.
+    case orderNotFound
+}

@@ -1,0 +1,75 @@
+import GRDB
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`,
+/// so that a returned write has been fsynced and survives a power cut.
+public struct SQLiteStore: PaymentStore {
+    let dbWriter: DatabasePool
+
+    /// Opens (creating if needed) the database at `path`. Its folder is created too.
+    public init(path: String) throws {
+        let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        // A second process (`migrate` while serving) holds the write lock for a
+        // moment; wait for it rather than failing the request.
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL + FULL: the WAL is fsynced at every commit.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        dbWriter = try DatabasePool(path: path, configuration: configuration)
+    }
+
+    /// Applies the SQL files of `migrator` that this database has not seen.
+    @discardableResult
+    public func migrate(with migrator: SQLMigrator) async throws -> [String] {
+        try await migrator.migrate(dbWriter)
+    }
+
+    /// Checkpoints the WAL and closes every connection.
+    public func close() throws {
+        try dbWriter.close()
+    }
+
+    // MARK: - Reads
+
+    public func order(id: String) async throws -> Order? {
+        try await dbWriter.read { db in try Self.fetchOrder(db, id: id) }
+    }
+
+    public func events(orderID: String, after seq: Int, limit: Int) async throws -> [PaymentEvent] {
+        try await dbWriter.read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT * FROM events WHERE order_id = ? AND seq > ? ORDER BY seq LIMIT ?
+                """)
+            return try Row.fetchAll(statement, arguments: [orderID, seq, limit]).map(Self.decodeEvent)
+        }
+    }
+
+    public func latestEvent(orderID: String) async throws -> PaymentEvent? {
+        try await dbWriter.read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT * FROM events WHERE order_id = ? ORDER BY seq DESC LIMIT 1
+                """)
+            return try Row.fetchOne(statement, arguments: [orderID]).map(Self.decodeEvent)
+        }
+    }
+
+    public func checkReadiness() async throws {
+        _ = try await dbWriter.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM schema_migrations") }
+    }
+
+    /// The value of a connection pragma, for tests that check the durability settings.
+    public func pragma(_ name: String) async throws -> String? {
+        try await dbWriter.read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+    }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+import PaymentStatus
+
+/// Applies pending migrations and exits; safe to run while the service serves.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate", abstract: "Apply the pending .sql files of the migrations folder, each once, and exit.")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let configuration = try options.resolve()
+        let store = try SQLiteStore(path: configuration.databasePath)
+        let applied = try await store.migrate(with: SQLMigrator(directory: configuration.migrationsDirectory))
+        try store.close()
+        print(applied.isEmpty ? "The database is up to date." : applied.map { "applied \($0)" }.joined(separator: "\n"))
+    }
+}

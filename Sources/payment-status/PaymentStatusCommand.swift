@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `payment-status`: the service and its operator commands.
+@main
+struct PaymentStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "payment-status",
+        abstract: "Tells a checkout page, the moment it happens, what became of a payment.",
+        subcommands: [ServeCommand.self, MigrateCommand.self],
+        defaultSubcommand: ServeCommand.self)
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Hummingbird
+import Logging
+import PaymentStatus
+
+import Foundation
+
+/// Runs the HTTP service, applying pending migrations first.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Apply pending migrations, then serve the HTTP API.")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL; default info).")
+    var logLevel: Logger.Level?
+
+    func run() async throws {
+        let configuration = try options.resolve()
+        var logger = Logger(label: "payment-status")
+        logger.logLevel = logLevel ?? Environment().get("LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let services = try await AppServices.open(configuration, logger: logger) { token in
+            // Written straight to the file descriptor, so it shows even when
+            // stdout is a pipe or a file (docker logs, systemd).
+            FileHandle.standardOutput.write(Data("""
+                No PAYMENT_API_TOKEN was set, so one was generated and stored in \(configuration.databasePath).
+                It is shown this once; merchant requests send it as 'Authorization: Bearer <token>':
+
+                    \(token)
+
+                \n
+                """.utf8))
+        }
+        let app = buildApplication(services, logger: logger)
+        try await app.runService()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
