@@ -1,0 +1,142 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+@testable import PaymentStatus
+
+/// A service on a real SQLite file in a fresh temporary folder, with known secrets.
+struct TestService {
+    static let apiToken = "test-api-token"
+    static let migrations = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("migrations").path
+
+    let folder: String
+    var configuration: AppConfiguration
+
+    init(
+        heartbeat: Duration = .seconds(15), streamTimeout: Duration = .seconds(600),
+        configure: (inout AppConfiguration) -> Void = { _ in }
+    ) throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("payment-status-tests-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var configuration = AppConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.databasePath = folder + "/payments.sqlite"
+        configuration.migrationsDirectory = Self.migrations
+        configuration.apiToken = Self.apiToken
+        configuration.streamSecret = "test-stream-secret"
+        configuration.webhookSecrets = ["test-webhook-secret"]
+        configuration.heartbeatInterval = heartbeat
+        configuration.streamTimeout = streamTimeout
+        configure(&configuration)
+        self.configuration = configuration
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "payment-status-tests")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// Opens the services and runs `test` against the router (no sockets).
+    func withRouter<T: Sendable>(_ test: @escaping @Sendable (any TestClientProtocol, AppServices) async throws -> T) async throws -> T {
+        let services = try await AppServices.open(configuration, logger: Self.logger)
+        defer { try? services.store.close(); cleanUp() }
+        return try await buildApplication(services, logger: Self.logger).test(.router) { client in
+            try await test(client, services)
+        }
+    }
+
+    /// Opens the services and runs `test` against the real server on a loopback port.
+    func withLiveServer<T: Sendable>(_ test: @escaping @Sendable (LiveClient, AppServices) async throws -> T) async throws -> T {
+        let services = try await AppServices.open(configuration, logger: Self.logger)
+        defer { cleanUp() }
+        return try await buildApplication(services, logger: Self.logger).test(.live) { client in
+            try await test(LiveClient(client: client, port: client.port!), services)
+        }
+    }
+
+    func cleanUp() {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+/// The HummingbirdTesting client plus the port, for stream connections.
+struct LiveClient: Sendable {
+    let client: any TestClientProtocol
+    let port: Int
+
+    func openStream(_ path: String, headers: [(String, String)] = []) async throws -> SSEConnection {
+        try await SSEConnection.open(port: port, path: path, headers: headers)
+    }
+}
+
+/// Requests every test makes, on either kind of client.
+extension TestClientProtocol {
+    static var auth: HTTPFields { [.authorization: "Bearer \(TestService.apiToken)"] }
+
+    @discardableResult
+    func createOrder(
+        id: String? = nil, amount: Int = 1999, currency: String = "EUR", metadata: [String: String]? = nil
+    ) async throws -> JSON {
+        var body: [String: Any] = ["amount": amount, "currency": currency]
+        if let id { body["id"] = id }
+        if let metadata { body["metadata"] = metadata }
+        let response = try await post("/v1/orders", json: body)
+        guard response.status == .created || response.status == .ok else {
+            throw TestFailure("create answered \(response.status): \(String(buffer: response.body))")
+        }
+        return try JSON(response.body)
+    }
+
+    func post(_ path: String, json: [String: Any], headers: HTTPFields = Self.auth) async throws -> TestResponse {
+        let data = try JSONSerialization.data(withJSONObject: json)
+        return try await execute(uri: path, method: .post, headers: headers, body: ByteBuffer(bytes: data))
+    }
+
+    func get(_ path: String, headers: HTTPFields = Self.auth) async throws -> TestResponse {
+        try await execute(uri: path, method: .get, headers: headers)
+    }
+
+    /// Posts a transition and returns the response.
+    @discardableResult
+    func transition(_ orderID: String, to status: String, eventID: String? = nil, reason: String? = nil) async throws -> TestResponse {
+        var body: [String: Any] = ["status": status]
+        if let eventID { body["event_id"] = eventID }
+        if let reason { body["reason"] = reason }
+        return try await post("/v1/orders/\(orderID)/transitions", json: body)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Loose JSON access for assertions.
+struct JSON: @unchecked Sendable {
+    let value: Any
+
+    init(_ value: Any) { self.value = value }
+
+    init(_ buffer: ByteBuffer) throws {
+        value = try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])
+    }
+
+    init(_ text: String) throws {
+        value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+    }
+
+    subscript(key: String) -> JSON { JSON((value as? [String: Any])?[key] ?? NSNull()) }
+    subscript(index: Int) -> JSON { JSON((value as? [Any]).flatMap { index < $0.count ? $0[index] : nil } ?? NSNull()) }
+
+    var string: String? { value as? String }
+    var int: Int? { (value as? NSNumber).map(\.intValue) }
+    var bool: Bool? { value as? Bool }
+    var array: [JSON] { (value as? [Any])?.map(JSON.init) ?? [] }
+    var keys: Set<String> { Set((value as? [String: Any])?.keys.map { $0 } ?? []) }
+    var isNull: Bool { value is NSNull }
+}
