@@ -1,11 +1,7 @@
 import Hummingbird
 import NIOCore
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 
 /// Why a request body could not be turned into a command.
 enum BodyProblem: Error {
@@ -34,14 +30,16 @@ extension Request {
 /// Decodes a request body, telling a malformed document (400) from a
 /// well-formed one with a wrong field (422).
 func decodeBody<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(BodyProblem) -> T {
+    let data = Data(buffer.readableBytesView)
+    // Well-formedness first: JSONDecoder's errors do not reliably tell a
+    // broken document from a field of the wrong type.
+    guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+        throw .malformed("the body must be a JSON object")
+    }
     do {
-        return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        return try JSONDecoder().decode(T.self, from: data)
     } catch let error as DecodingError {
         switch error {
-        case .dataCorrupted(let context) where context.codingPath.isEmpty:
-            throw .malformed("the body is not valid JSON")
-        case .typeMismatch(_, let context) where context.codingPath.isEmpty:
-            throw .malformed("the body must be a JSON object")
         case .keyNotFound(let key, let context):
             throw .invalid(InputError(field: fieldPath(context.codingPath + [key]), message: "is required"))
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
