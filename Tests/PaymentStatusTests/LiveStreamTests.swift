@@ -6,7 +6,7 @@ import Testing
 
 /// The stream rules of API.md, over a real loopback socket against the real
 /// server on a real SQLite file.
-@Suite("Live streams")
+@Suite("Live streams", .timeLimit(.minutes(2)))
 struct LiveStreamTests {
     static func path(_ order: String, _ services: AppServices, query: String = "") -> String {
         "/v1/orders/\(order)/events?token=\(services.credentials.streamToken(forOrder: order))\(query)"
@@ -68,6 +68,13 @@ struct LiveStreamTests {
             #expect(try Self.seq(try await fromTwo.nextEvent()) == 3)
             #expect(try await fromOne.readToEnd().ended)
             #expect(try await fromTwo.readToEnd().ended)
+
+            // An id the order never issued restarts from the current state instead of waiting for it.
+            try await live.client.createOrder(id: "o2")
+            let foreign = try await live.openStream(Self.path("o2", services), headers: [("Last-Event-ID", "99")])
+            #expect(try Self.seq(try await foreign.nextEvent()) == 1)
+            try await live.client.transition("o2", to: "succeeded")
+            #expect(try Self.seq(try await foreign.nextEvent()) == 2)
 
             // Reconnecting at the terminal seq: 204, which stops a browser reconnecting.
             let done = try await live.openStream(Self.path("o1", services), headers: [("Last-Event-ID", "3")])

@@ -6,7 +6,7 @@ import NIOCore
 import Testing
 @testable import PaymentStatus
 
-@Suite("Router")
+@Suite("Router", .timeLimit(.minutes(2)))
 struct RouterTests {
     /// Checks the RFC 9457 shape every error shares.
     static func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -54,6 +54,7 @@ struct RouterTests {
             // Same id, same terms: 200 and the same order.
             let retry = try await client.post("/v1/orders", json: ["id": "order-1", "amount": 1250, "currency": "EUR"])
             #expect(retry.status == .ok)
+            #expect(retry.headers[.idempotentReplayed] == "true")
             #expect(try JSON(retry.body)["created_at"].string == order["created_at"].string)
             // Same id, other terms: 409.
             try Self.expectProblem(try await client.post("/v1/orders", json: ["id": "order-1", "amount": 1, "currency": "EUR"]), .conflict)
@@ -67,7 +68,7 @@ struct RouterTests {
             for _ in 0..<20 {
                 let order = try await client.createOrder()
                 let id = try #require(order["id"].string)
-                #expect(Identifier.isPlausibleOrderID(id))
+                #expect(throws: Never.self) { try Identifier.validateOrderID(id) }
                 ids.insert(id)
             }
             #expect(ids.count == 20)
@@ -119,6 +120,7 @@ struct RouterTests {
             for (method, path, allow) in [
                 (HTTPRequest.Method.get, "/v1/orders", "POST"), (.delete, "/v1/orders/x", "GET"), (.put, "/v1/orders/x", "GET"),
                 (.get, "/v1/orders/x/transitions", "POST"), (.post, "/v1/orders/x/events", "GET"), (.post, "/healthz", "GET"),
+                (.head, "/v1/orders/x", "GET"), (.trace, "/v1/orders", "POST"), (.get, "/v1/webhooks/payment-status", "POST"),
             ] {
                 let response = try await client.execute(uri: path, method: method, headers: Self.auth)
                 try Self.expectProblem(response, .methodNotAllowed)
@@ -168,6 +170,8 @@ struct RouterTests {
             try Self.expectProblem(try await client.transition("o1", to: "refunded"), .unprocessableContent)
             try Self.expectProblem(try await client.transition("o1", to: "PROCESSING"), .unprocessableContent)
             try Self.expectProblem(try await client.post("/v1/orders/o1/transitions", json: [:]), .unprocessableContent)
+            try Self.expectProblem(try await client.transition("o1", to: "succeeded", reason: "nul\u{0}inside"), .unprocessableContent)
+            try Self.expectProblem(try await client.transition("o1", to: "succeeded", eventID: String(repeating: "e", count: 201)), .unprocessableContent)
             try Self.expectProblem(try await client.transition("missing", to: "processing"), .notFound)
 
             #expect(try await client.transition("o1", to: "succeeded").status == .ok)
@@ -213,6 +217,10 @@ struct RouterTests {
             try Self.expectProblem(try await client.get("/v1/orders/ghost/events?token=\(ghostToken)", headers: [:]), .notFound)
             try Self.expectProblem(try await client.get("/v1/orders/ghost/events"), .notFound)
             try Self.expectProblem(try await client.get("/v1/orders/o1/events?token=\(o1Token)", headers: [.lastEventID: "abc"]), .badRequest)
+            try Self.expectProblem(try await client.get("/v1/orders/o1/events?token=\(o1Token)", headers: [.lastEventID: "-1"]), .badRequest)
+            let withBody = try await client.execute(
+                uri: "/v1/orders/o1/events?token=\(o1Token)", method: .get, headers: [:], body: ByteBuffer(string: "{}"))
+            try Self.expectProblem(withBody, .badRequest)
         }
     }
 

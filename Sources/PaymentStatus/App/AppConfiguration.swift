@@ -10,6 +10,8 @@ public struct AppConfiguration: Sendable {
     public var streamSecret: String?
     /// Several during a rotation: a signature made with any of them is accepted.
     public var webhookSecrets: [String] = []
+    /// How far a webhook signature's timestamp may be from now, either way.
+    public var webhookTolerance: Duration = .seconds(300)
     public var corsOrigins: [String] = []
     public var heartbeatInterval: Duration = .seconds(15)
     public var streamTimeout: Duration = .seconds(600)
@@ -33,6 +35,9 @@ public struct AppConfiguration: Sendable {
         streamSecret = value("PAYMENT_STREAM_SECRET")
         webhookSecrets = Self.list(value("PAYMENT_WEBHOOK_SECRET"))
         corsOrigins = Self.list(value("PAYMENT_CORS_ORIGINS"))
+        if let text = value("PAYMENT_WEBHOOK_TOLERANCE_SECONDS") {
+            webhookTolerance = try Self.seconds(text, from: "PAYMENT_WEBHOOK_TOLERANCE_SECONDS")
+        }
         if let text = value("PAYMENT_HEARTBEAT_SECONDS") {
             heartbeatInterval = try Self.seconds(text, from: "PAYMENT_HEARTBEAT_SECONDS")
         }

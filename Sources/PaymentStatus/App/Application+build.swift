@@ -39,6 +39,8 @@ public func buildApplication(_ services: AppServices, logger: Logger) -> some Ap
 /// All routes of the contract, behind the problem+json middleware.
 func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    // CORS outermost, so that error answers carry its headers too.
+    router.add(middleware: CheckoutCORSMiddleware(allowedOrigins: Set(services.configuration.corsOrigins)))
     router.add(middleware: ProblemMiddleware(logger: logger))
     let orderService = OrderService(store: services.store, bus: services.hub)
 
@@ -46,6 +48,10 @@ func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestCo
     StreamController(
         store: services.store, bus: services.hub, credentials: services.credentials,
         retryMilliseconds: services.configuration.retryMilliseconds
+    ).addRoutes(to: router)
+    WebhookController(
+        service: orderService, credentials: services.credentials,
+        tolerance: services.configuration.webhookTolerance, logger: logger
     ).addRoutes(to: router)
     OrderController(service: orderService, credentials: services.credentials)
         .addRoutes(to: router.group("v1/orders").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
@@ -57,6 +63,7 @@ func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestCo
         ("v1/orders/{id}", [.get]),
         ("v1/orders/{id}/transitions", [.post]),
         ("v1/orders/{id}/events", [.get]),
+        ("v1/webhooks/payment-status", [.post]),
     ])
     return router
 }

@@ -1,9 +1,9 @@
 extension Credentials {
     /// Names under which generated secrets are kept in the database.
-    enum StoredName {
-        static let apiToken = "api_token"
-        static let streamSecret = "stream_secret"
-        static let webhookSecret = "webhook_secret"
+    public enum StoredName {
+        public static let apiToken = "api_token"
+        public static let streamSecret = "stream_secret"
+        public static let webhookSecret = "webhook_secret"
     }
 
     /// The configured secrets, with each unset one taken from the database,

@@ -15,16 +15,16 @@ public enum Identifier {
         }
     }
 
-    /// A reason is free text for people; it is bounded so that one event stays small.
+    /// A reason is free text for people: line breaks and tabs are fine, other
+    /// control characters (NUL above all) are refused so that what is stored
+    /// is exactly what was acknowledged. Bounded so that one event stays small.
     public static func validateReason(_ reason: String) throws(InputError) {
-        guard reason.utf8.count <= 1000 else {
-            throw InputError(field: "reason", message: "must be at most 1000 bytes")
+        let allowed: Set<Unicode.Scalar> = ["\n", "\r", "\t"]
+        guard reason.utf8.count <= 1000,
+            !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) })
+        else {
+            throw InputError(field: "reason", message: "must be at most 1000 bytes of text without control characters")
         }
-    }
-
-    /// Whether `id` could be an order id; used to answer 404 early for ids no order can have.
-    public static func isPlausibleOrderID(_ id: String) -> Bool {
-        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy(isIDByte)
     }
 
     private static func isIDByte(_ byte: UInt8) -> Bool {

@@ -26,7 +26,9 @@ struct OrderController {
         case .created(let order, _):
             return json(.created, orderBody(order))
         case .existing(let order):
-            return json(.ok, orderBody(order))
+            var response = json(.ok, orderBody(order))
+            response.headers[.idempotentReplayed] = "true"
+            return response
         case .conflict(let order):
             var error = APIError(
                 .conflict, type: APIError.problemType("order-exists"),
@@ -38,8 +40,7 @@ struct OrderController {
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        guard let order = try await service.store.order(id: id) else { throw APIError.orderNotFound(id) }
-        let events = try await service.store.events(orderID: id, after: 0, limit: .max)
+        guard let (order, events) = try await service.store.orderWithEvents(id: id) else { throw APIError.orderNotFound(id) }
         var json = JSONWriter(capacity: 1024)
         json.beginObject()
         WireFormat.writeFields(of: order, streamToken: credentials.streamToken(forOrder: order.id), to: &json)
@@ -108,4 +109,5 @@ extension HTTPField.Name {
     static let idempotentReplayed = Self("Idempotent-Replayed")!
     static let lastEventID = Self("Last-Event-ID")!
     static let xAccelBuffering = Self("X-Accel-Buffering")!
+    static let paymentSignature = Self("Payment-Signature")!
 }

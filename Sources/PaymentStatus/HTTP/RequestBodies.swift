@@ -31,3 +31,37 @@ struct TransitionBody: Decodable {
         return StatusChange(orderID: orderID, status: status, source: .api, eventID: eventID, reason: reason)
     }
 }
+
+/// `POST /v1/webhooks/payment-status`, as the provider sends it.
+struct WebhookBody: Decodable {
+    var eventID: String
+    var orderID: String
+    var status: String
+    var occurredAt: String?
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case eventID = "event_id"
+        case orderID = "order_id"
+        case status
+        case occurredAt = "occurred_at"
+        case reason
+    }
+
+    func change() throws(InputError) -> StatusChange {
+        try Identifier.validateEventID(eventID)
+        try Identifier.validateOrderID(orderID)
+        guard let status = PaymentStatus(rawValue: status) else {
+            throw InputError(field: "status", message: "must be one of initiated, processing, succeeded, failed")
+        }
+        var occurred: Timestamp?
+        if let occurredAt {
+            guard let time = Timestamp(rfc3339: occurredAt) else {
+                throw InputError(field: "occurred_at", message: "must be an RFC 3339 date-time")
+            }
+            occurred = time
+        }
+        if let reason { try Identifier.validateReason(reason) }
+        return StatusChange(orderID: orderID, status: status, source: .webhook, eventID: eventID, reason: reason, occurredAt: occurred)
+    }
+}

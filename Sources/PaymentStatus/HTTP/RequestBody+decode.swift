@@ -23,6 +23,9 @@ extension Request {
             return try await request.collectBody(upTo: RequestBodyLimit.bytes)
         } catch is NIOTooManyBytesError {
             throw APIError.bodyTooLarge()
+        } catch {
+            // The client ended the body early or sent a broken chunk: its fault, not ours.
+            throw APIError.malformed("the body could not be read to its end")
         }
     }
 }

@@ -5,7 +5,7 @@ extension Router {
     /// method it does not serve (the router alone would answer 404).
     /// `routes` maps each path, as registered, to the methods it serves.
     func addMethodNotAllowed(for routes: [(path: String, methods: [HTTPRequest.Method])]) {
-        let candidates: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .options]
+        let candidates: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace]
         for (path, methods) in routes {
             let allow = methods.map(\.rawValue).joined(separator: ", ")
             for method in candidates where !methods.contains(method) {

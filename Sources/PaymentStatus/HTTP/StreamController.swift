@@ -17,11 +17,20 @@ struct StreamController {
     @Sendable func stream(_ request: Request, context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         try authorize(request, orderID: id)
-        let lastEventID = try Self.lastEventID(of: request)
+        if request.headers[.contentLength].map({ $0 != "0" }) ?? false || request.headers[.transferEncoding] != nil {
+            // The stream is read until the client leaves; a body would sit unread under it.
+            throw APIError.malformed("a stream request takes no body")
+        }
+        var lastEventID = try Self.lastEventID(of: request)
         guard let order = try await store.order(id: id) else { throw APIError.orderNotFound(id) }
-        if order.status.isTerminal, let lastEventID, lastEventID >= order.version {
+        if order.status.isTerminal, let seen = lastEventID, seen >= order.version {
             // The client has seen the end; 204 is what stops EventSource reconnecting.
             return Response(status: .noContent)
+        }
+        if let seen = lastEventID, seen > order.version {
+            // An id this order never issued (another order's, or a forged one): waiting
+            // for it would leave the page blind, so start again from the current state.
+            lastEventID = nil
         }
         let stream = OrderStream(store: store, orderID: id, lastEventID: lastEventID, retryMilliseconds: retryMilliseconds)
         let bus = self.bus

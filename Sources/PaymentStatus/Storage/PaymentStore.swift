@@ -22,6 +22,10 @@ public protocol PaymentStore: Sendable {
     /// The order, or nil when no order has this id.
     func order(id: String) async throws -> Order?
 
+    /// The order with its whole history, oldest first, read from one snapshot
+    /// so that `version` and the newest event always agree.
+    func orderWithEvents(id: String) async throws -> (Order, [PaymentEvent])?
+
     /// The order's events with `seq > after`, oldest first, at most `limit`.
     func events(orderID: String, after seq: Int, limit: Int) async throws -> [PaymentEvent]
 

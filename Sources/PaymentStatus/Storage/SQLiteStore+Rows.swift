@@ -13,6 +13,11 @@ extension SQLiteStore {
             .map(decodeOrder)
     }
 
+    static func fetchEvents(_ db: Database, orderID: String, after seq: Int, limit: Int) throws -> [PaymentEvent] {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM events WHERE order_id = ? AND seq > ? ORDER BY seq LIMIT ?")
+        return try Row.fetchAll(statement, arguments: [orderID, seq, limit]).map(decodeEvent)
+    }
+
     static func decodeOrder(_ row: Row) throws -> Order {
         let metadataText: String = row["metadata"]
         return Order(

@@ -46,13 +46,15 @@ public struct SQLiteStore: PaymentStore {
         try await dbWriter.read { db in try Self.fetchOrder(db, id: id) }
     }
 
-    public func events(orderID: String, after seq: Int, limit: Int) async throws -> [PaymentEvent] {
+    public func orderWithEvents(id: String) async throws -> (Order, [PaymentEvent])? {
         try await dbWriter.read { db in
-            let statement = try db.cachedStatement(sql: """
-                SELECT * FROM events WHERE order_id = ? AND seq > ? ORDER BY seq LIMIT ?
-                """)
-            return try Row.fetchAll(statement, arguments: [orderID, seq, limit]).map(Self.decodeEvent)
+            guard let order = try Self.fetchOrder(db, id: id) else { return nil }
+            return (order, try Self.fetchEvents(db, orderID: id, after: 0, limit: .max))
         }
+    }
+
+    public func events(orderID: String, after seq: Int, limit: Int) async throws -> [PaymentEvent] {
+        try await dbWriter.read { db in try Self.fetchEvents(db, orderID: orderID, after: seq, limit: limit) }
     }
 
     public func latestEvent(orderID: String) async throws -> PaymentEvent? {
@@ -62,6 +64,11 @@ public struct SQLiteStore: PaymentStore {
                 """)
             return try Row.fetchOne(statement, arguments: [orderID]).map(Self.decodeEvent)
         }
+    }
+
+    /// A secret stored on an earlier start, if any; read-only, for operator commands.
+    public func storedSecret(named name: String) async throws -> String? {
+        try await dbWriter.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
     }
 
     public func checkReadiness() async throws {
