@@ -1,0 +1,150 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+@testable import PaymentStatus
+
+/// The executable as an operator runs it: first start with no configuration,
+/// restarts, the operator commands and a clean stop.
+@Suite("The payment-status binary", .serialized, .timeLimit(.minutes(3)))
+struct BinaryTests {
+    struct Folder {
+        let path: String
+        init() throws {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("ps-binary-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        func remove() { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    static func serve(_ folder: Folder, _ environment: [String: String] = [:], _ extra: [String] = []) throws -> ServerProcess {
+        try ServerProcess(
+            ["serve", "--port", "0", "--migrations", TestService.migrations] + extra,
+            environment: environment, directory: folder.path)
+    }
+
+    /// One request over loopback with the HummingbirdTesting client.
+    static func request(
+        _ port: Int, _ path: String, method: HTTPRequest.Method = .get, token: String? = nil, json: String? = nil
+    ) async throws -> TestClient.Response {
+        try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+            var headers: HTTPFields = [:]
+            if let token { headers[.authorization] = "Bearer \(token)" }
+            return try await client.execute(.init(path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }))
+        }
+    }
+
+    static func printedToken(_ output: String) -> String? {
+        guard let range = output.range(of: "'Authorization: Bearer <token>':") else { return nil }
+        return output[range.upperBound...].split(whereSeparator: \.isWhitespace).first.map(String.init)
+    }
+
+    @Test func firstStartWorksWithNoConfigurationAndTheTokenIsShownOnce() async throws {
+        let folder = try Folder()
+        defer { folder.remove() }
+        let first = try Self.serve(folder)
+        let port = try await first.port()
+        let token = try #require(Self.printedToken(first.printed), "no token in: \(first.printed)")
+        #expect(FileManager.default.fileExists(atPath: folder.path + "/data/payments.sqlite"))  // the default database path
+        #expect(try await Self.request(port, "/healthz").status == .ok)
+        #expect(try await Self.request(port, "/v1/orders", method: .post, json: #"{"id":"o1","amount":5,"currency":"EUR"}"#).status == .unauthorized)
+        #expect(try await Self.request(port, "/v1/orders", method: .post, token: token, json: #"{"id":"o1","amount":5,"currency":"EUR"}"#).status == .created)
+        first.terminate()
+        #expect(try await first.waitForExit() == 0)
+
+        // Restart on the same database: the same token works and is not printed again.
+        let second = try Self.serve(folder)
+        let port2 = try await second.port()
+        #expect(Self.printedToken(second.printed) == nil)
+        #expect(!second.printed.contains(token))
+        let order = try await Self.request(port2, "/v1/orders/o1", token: token)
+        #expect(order.status == .ok)
+        second.terminate()
+        #expect(try await second.waitForExit() == 0)
+    }
+
+    @Test func theWebhookCommandSignsWithTheConfiguredSecret() async throws {
+        let folder = try Folder()
+        defer { folder.remove() }
+        let server = try Self.serve(folder, ["PAYMENT_API_TOKEN": "tok"])
+        let port = try await server.port()
+        #expect(try await Self.request(port, "/v1/orders", method: .post, token: "tok", json: #"{"id":"o1","amount":5,"currency":"EUR"}"#).status == .created)
+
+        // No PAYMENT_WEBHOOK_SECRET: the command reads the secret the service generated.
+        let send = try ServerProcess(
+            ["webhook", "--url", "http://127.0.0.1:\(port)", "--order", "o1", "--status", "processing", "--event-id", "cli-1"],
+            environment: [:], directory: folder.path)
+        #expect(try await send.waitForExit() == 0, "\(send.printed)")
+        #expect(send.printed.contains(#""applied":true"#))
+        let again = try ServerProcess(
+            ["webhook", "--url", "http://127.0.0.1:\(port)", "--order", "o1", "--status", "processing", "--event-id", "cli-1"],
+            environment: [:], directory: folder.path)
+        #expect(try await again.waitForExit() == 0)
+        #expect(again.printed.contains(#""reason":"duplicate""#))
+        let wrong = try ServerProcess(
+            ["webhook", "--url", "http://127.0.0.1:\(port)", "--order", "o1", "--status", "succeeded"],
+            environment: ["PAYMENT_WEBHOOK_SECRET": "not-the-secret"], directory: folder.path)
+        #expect(try await wrong.waitForExit() != 0)
+        #expect(wrong.printed.contains("401"))
+
+        let order = try JSON(try #require(try await Self.request(port, "/v1/orders/o1", token: "tok").body))
+        #expect(order["events"].array.map { $0["source"].string } == ["api", "webhook"])
+        server.terminate()
+        try await server.waitForExit()
+    }
+
+    @Test func migrateAppliesOnceAndAnEditedMigrationStopsStartUp() async throws {
+        let folder = try Folder()
+        defer { folder.remove() }
+        let migrations = folder.path + "/migrations"
+        try FileManager.default.copyItem(atPath: TestService.migrations, toPath: migrations)
+        let database = ["PAYMENT_DB": folder.path + "/db.sqlite", "PAYMENT_MIGRATIONS_DIR": migrations]
+        let first = try ServerProcess(["migrate"], environment: database, directory: folder.path)
+        #expect(try await first.waitForExit() == 0)
+        #expect(first.printed.contains("applied 0001_orders_and_events.sql"))
+        let second = try ServerProcess(["migrate"], environment: database, directory: folder.path)
+        #expect(try await second.waitForExit() == 0)
+        #expect(second.printed.contains("up to date"))
+
+        let file = migrations + "/0001_orders_and_events.sql"
+        try (String(contentsOfFile: file, encoding: .utf8) + "\n-- edited\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let serve = try ServerProcess(["serve", "--port", "0"], environment: database, directory: folder.path)
+        #expect(try await serve.waitForExit() != 0)
+        #expect(serve.printed.contains("0001_orders_and_events.sql"))
+    }
+
+    @Test func anInvalidSettingStopsStartUpNamingIt() async throws {
+        let folder = try Folder()
+        defer { folder.remove() }
+        for (environment, name) in [
+            (["PORT": "eighty"], "PORT"), (["PAYMENT_HEARTBEAT_SECONDS": "0"], "PAYMENT_HEARTBEAT_SECONDS"),
+            (["PAYMENT_STREAM_TIMEOUT_SECONDS": "soon"], "PAYMENT_STREAM_TIMEOUT_SECONDS"),
+        ] {
+            let server = try Self.serve(folder, environment)
+            #expect(try await server.waitForExit() != 0)
+            #expect(server.printed.contains(name), "\(server.printed)")
+        }
+    }
+
+    @Test func sigtermEndsOpenStreamsAndExitsCleanly() async throws {
+        let folder = try Folder()
+        defer { folder.remove() }
+        let server = try Self.serve(folder, ["PAYMENT_API_TOKEN": "tok"])
+        let port = try await server.port()
+        #expect(try await Self.request(port, "/v1/orders", method: .post, token: "tok", json: #"{"id":"o1","amount":5,"currency":"EUR"}"#).status == .created)
+        var streams: [SSEConnection] = []
+        for _ in 0..<20 {
+            let stream = try await SSEConnection.open(port: port, path: "/v1/orders/o1/events", headers: [("Authorization", "Bearer tok")])
+            _ = try await stream.nextEvent()
+            streams.append(stream)
+        }
+        server.terminate()
+        for stream in streams {
+            let rest = try await stream.readToEnd(within: 15)
+            #expect(rest.ended, "a stream was cut instead of ended")
+        }
+        #expect(try await server.waitForExit(within: 15) == 0)
+        #expect(server.printed.contains("database closed"))
+    }
+}
