@@ -16,7 +16,7 @@ struct StreamHubTests {
     }
 
     static func seqs(_ signals: [StreamSignal]) -> [Int] {
-        signals.compactMap { if case .event(let event, _) = $0 { event.seq } else { nil } }
+        signals.compactMap { if case .event(let event, _, _) = $0 { event.seq } else { nil } }
     }
 
     @Test func everySubscriberOfAnOrderGetsEveryEventAndNoOtherOrders() async {
@@ -41,7 +41,7 @@ struct StreamHubTests {
         let event = Self.event("a", 2)
         hub.publish(event)
         subscription.cancel()
-        guard case .event(_, let frame) = await Self.drain(subscription).first else {
+        guard case .event(_, let frame, _) = await Self.drain(subscription).first else {
             Issue.record("no event"); return
         }
         #expect(frame == SSEFrame.status(event))

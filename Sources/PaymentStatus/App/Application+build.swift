@@ -8,6 +8,7 @@ public struct AppServices: Sendable {
     public let hub: StreamHub
     public let credentials: Credentials
     public let configuration: AppConfiguration
+    public let metrics: ServiceMetrics
 
     /// Opens the database, applies pending migrations and resolves the secrets.
     public static func open(
@@ -19,7 +20,7 @@ public struct AppServices: Sendable {
         let credentials = try await Credentials.resolve(configuration, store: store, announce: announce)
         let hub = StreamHub(configuration: .init(
             heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout))
-        return AppServices(store: store, hub: hub, credentials: credentials, configuration: configuration)
+        return AppServices(store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: ServiceMetrics())
     }
 }
 
@@ -41,17 +42,18 @@ func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestCo
     let router = Router(context: AppRequestContext.self)
     // CORS outermost, so that error answers carry its headers too.
     router.add(middleware: CheckoutCORSMiddleware(allowedOrigins: Set(services.configuration.corsOrigins)))
+    router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
     router.add(middleware: ProblemMiddleware(logger: logger))
-    let orderService = OrderService(store: services.store, bus: services.hub)
+    let orderService = OrderService(store: services.store, bus: services.hub, metrics: services.metrics)
 
-    HealthController(store: services.store).addRoutes(to: router)
+    HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
     StreamController(
         store: services.store, bus: services.hub, credentials: services.credentials,
-        retryMilliseconds: services.configuration.retryMilliseconds
+        retryMilliseconds: services.configuration.retryMilliseconds, metrics: services.metrics
     ).addRoutes(to: router)
     WebhookController(
         service: orderService, credentials: services.credentials,
-        tolerance: services.configuration.webhookTolerance, logger: logger
+        tolerance: services.configuration.webhookTolerance, logger: logger, metrics: services.metrics
     ).addRoutes(to: router)
     OrderController(service: orderService, credentials: services.credentials)
         .addRoutes(to: router.group("v1/orders").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
@@ -59,6 +61,7 @@ func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestCo
     router.addMethodNotAllowed(for: [
         ("healthz", [.get]),
         ("readyz", [.get]),
+        ("metrics", [.get]),
         ("v1/orders", [.post]),
         ("v1/orders/{id}", [.get]),
         ("v1/orders/{id}/transitions", [.post]),

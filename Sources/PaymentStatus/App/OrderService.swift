@@ -3,25 +3,33 @@
 public struct OrderService: Sendable {
     public let store: any PaymentStore
     public let bus: any EventBus
+    let metrics: ServiceMetrics
 
-    public init(store: any PaymentStore, bus: any EventBus) {
+    public init(store: any PaymentStore, bus: any EventBus, metrics: ServiceMetrics) {
         self.store = store
         self.bus = bus
+        self.metrics = metrics
     }
 
     /// Creates the order, generating an id when the draft has none.
     public func create(_ draft: OrderDraft) async throws -> CreateOrderOutcome {
         let id = draft.id ?? Self.generateOrderID()
         let outcome = try await store.createOrder(draft, id: id, at: .now())
-        if case .created(_, let event) = outcome { bus.publish(event) }
+        if case .created(_, let event) = outcome { published(event) }
         return outcome
     }
 
     /// Applies a status change from either source.
     public func apply(_ change: StatusChange) async throws -> ChangeOutcome {
         let outcome = try await store.apply(change, at: .now())
-        if case .applied(_, let event) = outcome { bus.publish(event) }
+        if case .applied(_, let event) = outcome { published(event) }
         return outcome
+    }
+
+    /// Hands a committed event to the streams and counts it.
+    private func published(_ event: PaymentEvent) {
+        bus.publish(event)
+        metrics.transitionStored(event)
     }
 
     /// `ord_` and 24 random characters of the id alphabet (about 143 bits).

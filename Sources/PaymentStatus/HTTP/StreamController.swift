@@ -9,12 +9,14 @@ struct StreamController {
     let bus: any EventBus
     let credentials: Credentials
     let retryMilliseconds: Int
+    let metrics: ServiceMetrics
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("v1/orders/{id}/events", use: stream)
     }
 
     @Sendable func stream(_ request: Request, context: AppRequestContext) async throws -> Response {
+        metrics.streamRequested()
         let id = try context.parameters.require("id")
         try authorize(request, orderID: id)
         if request.headers[.contentLength].map({ $0 != "0" }) ?? false || request.headers[.transferEncoding] != nil {
@@ -32,7 +34,7 @@ struct StreamController {
             // for it would leave the page blind, so start again from the current state.
             lastEventID = nil
         }
-        let stream = OrderStream(store: store, orderID: id, lastEventID: lastEventID, retryMilliseconds: retryMilliseconds)
+        let stream = OrderStream(store: store, orderID: id, lastEventID: lastEventID, retryMilliseconds: retryMilliseconds, metrics: metrics)
         let bus = self.bus
         return Response(
             status: .ok,

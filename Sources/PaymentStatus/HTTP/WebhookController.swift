@@ -12,12 +12,29 @@ struct WebhookController {
     /// How far the signature's timestamp may be from now, either way.
     let tolerance: Duration
     let logger: Logger
+    let metrics: ServiceMetrics
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("v1/webhooks/payment-status", use: receive)
     }
 
     @Sendable func receive(_ request: Request, context: AppRequestContext) async throws -> Response {
+        do {
+            let (response, outcome) = try await process(request)
+            metrics.webhookAnswered(outcome)
+            return response
+        } catch let error as APIError {
+            switch error.status {
+            case .unauthorized: metrics.webhookAnswered(.badSignature)
+            case .badRequest: metrics.webhookAnswered(.malformed)
+            case .notFound: metrics.webhookAnswered(.unknownOrder)
+            default: break
+            }
+            throw error
+        }
+    }
+
+    private func process(_ request: Request) async throws -> (Response, WebhookOutcome) {
         // The signature covers the bytes as received: check it before parsing anything.
         let body = try await request.rawBody()
         guard let header = request.headers[.paymentSignature] else {
@@ -50,9 +67,9 @@ struct WebhookController {
             json.key("applied"); json.bool(true)
             json.key("event"); WireFormat.write(event, to: &json)
             json.endObject()
-            return Self.ok(json.buffer)
+            return (Self.ok(json.buffer), .applied)
         case .duplicate:
-            return Self.ok(Self.notApplied("duplicate"))
+            return (Self.ok(Self.notApplied("duplicate")), .duplicate)
         case .refused(.conflictingTerminal, let order):
             logger.warning(
                 "webhook contradicts a final status",
@@ -60,9 +77,9 @@ struct WebhookController {
                     "order_id": "\(order.id)", "current_status": "\(order.status.rawValue)",
                     "reported_status": "\(change.status.rawValue)", "event_id": "\(change.eventID ?? "")",
                 ])
-            return Self.ok(Self.notApplied("conflict"))
+            return (Self.ok(Self.notApplied("conflict")), .conflict)
         case .refused:
-            return Self.ok(Self.notApplied("stale"))
+            return (Self.ok(Self.notApplied("stale")), .stale)
         case .orderNotFound:
             // 404 makes the provider retry: the order may not be committed yet.
             throw APIError.orderNotFound(change.orderID)

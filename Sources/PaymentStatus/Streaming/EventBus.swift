@@ -18,8 +18,9 @@ public protocol EventBus: Sendable {
 
 /// What a stream receives from the bus.
 public enum StreamSignal: Sendable {
-    /// A committed event with its SSE frame, encoded once for all streams.
-    case event(PaymentEvent, frame: ByteBuffer)
+    /// A committed event with its SSE frame, encoded once for all streams,
+    /// and when it was published (right after its commit returned).
+    case event(PaymentEvent, frame: ByteBuffer, publishedAt: ContinuousClock.Instant)
     /// Time to write a keep-alive comment.
     case heartbeat
 }

@@ -11,6 +11,7 @@ struct OrderStream {
     /// one, the stream starts with the order's newest event (its current state).
     let lastEventID: Int?
     let retryMilliseconds: Int
+    let metrics: ServiceMetrics
 
     /// Writes the stream. `subscription` must have been taken before this
     /// is called: subscribing before reading the history is what closes the
@@ -34,7 +35,7 @@ struct OrderStream {
             switch signal {
             case .heartbeat:
                 try await writer.write(SSEFrame.keepAlive)
-            case .event(let event, let frame):
+            case .event(let event, let frame, let publishedAt):
                 guard event.seq > lastSent else { continue }  // already sent from the history
                 if event.seq > lastSent + 1 {
                     // Publication raced past an earlier commit: the missing
@@ -44,7 +45,9 @@ struct OrderStream {
                         if try await send(earlier, frame: SSEFrame.status(earlier), lastSent: &lastSent, to: &writer) { return }
                     }
                 }
-                if try await send(event, frame: frame, lastSent: &lastSent, to: &writer) { return }
+                let terminal = try await send(event, frame: frame, lastSent: &lastSent, to: &writer)
+                metrics.eventPushed(after: ContinuousClock.now - publishedAt)
+                if terminal { return }
             }
         }
         // The bus ended the subscription (lifetime, fell behind, shutdown, client

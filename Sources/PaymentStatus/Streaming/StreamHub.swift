@@ -85,11 +85,12 @@ public final class StreamHub: EventBus, Service {
     public func publish(_ event: PaymentEvent) {
         guard state.withLock({ $0.byOrder[event.orderID] != nil }) else { return }
         let frame = SSEFrame.status(event)
+        let publishedAt = clock.now
         let fallenBehind = state.withLock { state -> [Subscriber] in
             guard let subscribers = state.byOrder[event.orderID] else { return [] }
             var dropped: [Subscriber] = []
             for (id, subscriber) in subscribers {
-                if case .dropped = subscriber.continuation.yield(.event(event, frame: frame)) {
+                if case .dropped = subscriber.continuation.yield(.event(event, frame: frame, publishedAt: publishedAt)) {
                     dropped.append(state.remove(orderID: event.orderID, id: id)!)
                 }
             }
