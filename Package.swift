@@ -34,7 +34,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/demo")]
         ),
         .executableTarget(
             name: "payment-status",

@@ -12,11 +12,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigurationOptions
 
+    @Flag(help: "Serve the demo checkout page's unauthenticated endpoints (env PAYMENT_DEMO=1). Never in production.")
+    var demo = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL; default info).")
     var logLevel: Logger.Level?
 
     func run() async throws {
-        let configuration = try options.resolve()
+        var configuration = try options.resolve()
+        if demo { configuration.demo = true }
         var logger = Logger(label: "payment-status")
         logger.logLevel = logLevel ?? Environment().get("LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
         let services = try await AppServices.open(configuration, logger: logger) { token in
@@ -31,7 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
                 \n
                 """.utf8))
         }
-        let app = buildApplication(services, logger: logger)
+        let app = try buildApplication(services, logger: logger)
         try await app.runService()
     }
 }

@@ -17,6 +17,8 @@ public struct AppConfiguration: Sendable {
     public var streamTimeout: Duration = .seconds(600)
     /// What the stream's `retry:` line tells browsers to wait before reconnecting.
     public var retryMilliseconds = 3000
+    /// Serves the unauthenticated endpoints the demo page at `/` drives. Never in production.
+    public var demo = false
 
     public init() {}
 
@@ -38,6 +40,7 @@ public struct AppConfiguration: Sendable {
         if let text = value("PAYMENT_WEBHOOK_TOLERANCE_SECONDS") {
             webhookTolerance = try Self.seconds(text, from: "PAYMENT_WEBHOOK_TOLERANCE_SECONDS")
         }
+        if let text = value("PAYMENT_DEMO") { demo = ["1", "true", "yes", "on"].contains(text.lowercased()) }
         if let text = value("PAYMENT_HEARTBEAT_SECONDS") {
             heartbeatInterval = try Self.seconds(text, from: "PAYMENT_HEARTBEAT_SECONDS")
         }

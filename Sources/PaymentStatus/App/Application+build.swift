@@ -25,10 +25,10 @@ public struct AppServices: Sendable {
 }
 
 /// Builds the HTTP application on already opened services; tests build the very same one.
-public func buildApplication(_ services: AppServices, logger: Logger) -> some ApplicationProtocol {
+public func buildApplication(_ services: AppServices, logger: Logger) throws -> some ApplicationProtocol {
     let configuration = services.configuration
     return Application(
-        router: buildRouter(services, logger: logger),
+        router: try buildRouter(services, logger: logger),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: [DatabaseCloser(store: services.store, logger: logger), services.hub],
         onServerRunning: { channel in
@@ -38,7 +38,7 @@ public func buildApplication(_ services: AppServices, logger: Logger) -> some Ap
 }
 
 /// All routes of the contract, behind the problem+json middleware.
-func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestContext> {
+func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // CORS outermost, so that error answers carry its headers too.
     router.add(middleware: CheckoutCORSMiddleware(allowedOrigins: Set(services.configuration.corsOrigins)))
@@ -47,6 +47,11 @@ func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestCo
     let orderService = OrderService(store: services.store, bus: services.hub, metrics: services.metrics)
 
     HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
+    try DocumentsController().addRoutes(to: router)
+    if services.configuration.demo {
+        logger.warning("demo endpoints are on: anyone can create orders and play the provider; never do this in production")
+        DemoController(service: orderService, credentials: services.credentials, logger: logger).addRoutes(to: router)
+    }
     StreamController(
         store: services.store, bus: services.hub, credentials: services.credentials,
         retryMilliseconds: services.configuration.retryMilliseconds, metrics: services.metrics
@@ -62,6 +67,8 @@ func buildRouter(_ services: AppServices, logger: Logger) -> Router<AppRequestCo
         ("healthz", [.get]),
         ("readyz", [.get]),
         ("metrics", [.get]),
+        ("openapi.yaml", [.get]),
+        ("/", [.get]),
         ("v1/orders", [.post]),
         ("v1/orders/{id}", [.get]),
         ("v1/orders/{id}/transitions", [.post]),

@@ -81,11 +81,7 @@ struct OrderController {
     }
 
     private func orderBody(_ order: Order) -> ByteBuffer {
-        var json = JSONWriter(capacity: 512)
-        json.beginObject()
-        WireFormat.writeFields(of: order, streamToken: credentials.streamToken(forOrder: order.id), to: &json)
-        json.endObject()
-        return json.buffer
+        WireFormat.encode(order, streamToken: credentials.streamToken(forOrder: order.id))
     }
 
     /// `{"applied": true, "order", "event"}`

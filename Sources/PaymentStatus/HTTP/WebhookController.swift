@@ -60,7 +60,12 @@ struct WebhookController {
             throw APIError.malformed(error.description)
         }
 
-        switch try await service.apply(change) {
+        return try Self.answer(try await service.apply(change), to: change, logger: logger)
+    }
+
+    /// The provider's answer for what applying `change` did.
+    static func answer(_ outcome: ChangeOutcome, to change: StatusChange, logger: Logger) throws -> (Response, WebhookOutcome) {
+        switch outcome {
         case .applied(_, let event):
             var json = JSONWriter(capacity: 320)
             json.beginObject()

@@ -44,6 +44,15 @@ enum WireFormat {
         json.key("stream_url"); json.string(streamURL(orderID: order.id, token: streamToken))
     }
 
+    /// `{"id", "status", …, "stream_token", "stream_url"}`
+    static func encode(_ order: Order, streamToken: String) -> ByteBuffer {
+        var json = JSONWriter(capacity: 512)
+        json.beginObject()
+        writeFields(of: order, streamToken: streamToken, to: &json)
+        json.endObject()
+        return json.buffer
+    }
+
     /// Relative, so it is right behind any proxy or host name; the token
     /// alphabet (base64url) needs no escaping in a query.
     static func streamURL(orderID: String, token: String) -> String {

@@ -1,0 +1,65 @@
+import Hummingbird
+import Logging
+
+/// Endpoints for the demo checkout page at `/`, present only when the
+/// service runs with `--demo`: they create an order and play the payment
+/// provider without any credential, so they must never run in production.
+struct DemoController {
+    let service: OrderService
+    let credentials: Credentials
+    let logger: Logger
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.post("demo/orders", use: createOrder)
+        router.post("demo/orders/{id}/provider", use: provider)
+    }
+
+    struct CreateBody: Decodable {
+        var amount: Int64?
+        var currency: String?
+    }
+
+    struct ProviderBody: Decodable {
+        var status: String
+        var reason: String?
+    }
+
+    /// `POST /demo/orders`: what a merchant back end would do, done for the page.
+    @Sendable func createOrder(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let buffer = try await request.rawBody()
+        let body = buffer.readableBytes == 0 ? CreateBody() : try decodeMerchantBody(CreateBody.self, buffer)
+        let draft: OrderDraft
+        do {
+            draft = try OrderDraft(id: nil, amount: body.amount ?? 1999, currency: body.currency ?? "EUR", metadata: ["source": "demo"])
+        } catch {
+            throw APIError.invalid(error)
+        }
+        guard case .created(let order, _) = try await service.create(draft) else {
+            throw APIError(.internalServerError, detail: "a generated order id was already taken")
+        }
+        return Response(
+            status: .created, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: WireFormat.encode(order, streamToken: credentials.streamToken(forOrder: order.id))))
+    }
+
+    /// `POST /demo/orders/{id}/provider`: what the provider's webhook would report.
+    @Sendable func provider(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let body = try decodeMerchantBody(ProviderBody.self, try await request.rawBody())
+        guard let status = PaymentStatus(rawValue: body.status) else {
+            throw APIError.invalid(InputError(field: "status", message: "must be one of initiated, processing, succeeded, failed"))
+        }
+        let change = StatusChange(
+            orderID: id, status: status, source: .webhook, eventID: "demo_\(OrderService.generateOrderID().dropFirst(4))",
+            reason: body.reason.map { String($0.prefix(200)) })
+        return try WebhookController.answer(try await service.apply(change), to: change, logger: logger).0
+    }
+
+    private func decodeMerchantBody<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) throws -> T {
+        do {
+            return try decodeBody(type, from: buffer)
+        } catch {
+            throw error.merchantError
+        }
+    }
+}
