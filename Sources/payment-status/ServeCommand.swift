@@ -18,9 +18,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL; default info).")
     var logLevel: Logger.Level?
 
+    @Option(help: "Log format: text or json, one object per line (env LOG_FORMAT; default text).")
+    var logFormat: LogFormat?
+
+    enum LogFormat: String, ExpressibleByArgument {
+        case text, json
+    }
+
     func run() async throws {
         var configuration = try options.resolve()
         if demo { configuration.demo = true }
+        let format = try logFormat ?? Environment().get("LOG_FORMAT").map {
+            guard let format = LogFormat(rawValue: $0) else {
+                throw ConfigurationError(setting: "LOG_FORMAT", message: "must be text or json, got '\($0)'")
+            }
+            return format
+        } ?? .text
+        if format == .json { LoggingSystem.bootstrap(JSONLogHandler.init) }
         var logger = Logger(label: "payment-status")
         logger.logLevel = logLevel ?? Environment().get("LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
         let services = try await AppServices.open(configuration, logger: logger) { token in

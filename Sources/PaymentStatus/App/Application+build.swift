@@ -42,15 +42,16 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     let router = Router(context: AppRequestContext.self)
     // CORS outermost, so that error answers carry its headers too.
     router.add(middleware: CheckoutCORSMiddleware(allowedOrigins: Set(services.configuration.corsOrigins)))
+    router.add(middleware: RequestLogMiddleware())
     router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
-    router.add(middleware: ProblemMiddleware(logger: logger))
+    router.add(middleware: ProblemMiddleware())
     let orderService = OrderService(store: services.store, bus: services.hub, metrics: services.metrics)
 
     HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
     try DocumentsController().addRoutes(to: router)
     if services.configuration.demo {
         logger.warning("demo endpoints are on: anyone can create orders and play the provider; never do this in production")
-        DemoController(service: orderService, credentials: services.credentials, logger: logger).addRoutes(to: router)
+        DemoController(service: orderService, credentials: services.credentials).addRoutes(to: router)
     }
     StreamController(
         store: services.store, bus: services.hub, credentials: services.credentials,
@@ -58,7 +59,7 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     ).addRoutes(to: router)
     WebhookController(
         service: orderService, credentials: services.credentials,
-        tolerance: services.configuration.webhookTolerance, logger: logger, metrics: services.metrics
+        tolerance: services.configuration.webhookTolerance, metrics: services.metrics
     ).addRoutes(to: router)
     OrderController(service: orderService, credentials: services.credentials)
         .addRoutes(to: router.group("v1/orders").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))

@@ -7,7 +7,6 @@ import Logging
 struct DemoController {
     let service: OrderService
     let credentials: Credentials
-    let logger: Logger
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("demo/orders", use: createOrder)
@@ -52,7 +51,7 @@ struct DemoController {
         let change = StatusChange(
             orderID: id, status: status, source: .webhook, eventID: "demo_\(OrderService.generateOrderID().dropFirst(4))",
             reason: body.reason.map { String($0.prefix(200)) })
-        return try WebhookController.answer(try await service.apply(change), to: change, logger: logger).0
+        return try WebhookController.answer(try await service.apply(change), to: change, logger: context.logger).0
     }
 
     private func decodeMerchantBody<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) throws -> T {

@@ -1,4 +1,3 @@
-import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -98,12 +97,4 @@ struct OrderController {
     private func json(_ status: HTTPResponse.Status, _ body: ByteBuffer) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
     }
-}
-
-extension HTTPField.Name {
-    /// Set on a transition answered from an already recorded `event_id`.
-    static let idempotentReplayed = Self("Idempotent-Replayed")!
-    static let lastEventID = Self("Last-Event-ID")!
-    static let xAccelBuffering = Self("X-Accel-Buffering")!
-    static let paymentSignature = Self("Payment-Signature")!
 }

@@ -6,19 +6,17 @@ import NIOCore
 /// The outermost middleware: whatever a handler or the router throws is
 /// answered as problem+json, and nothing unexpected leaks its message.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
-    let logger: Logger
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch {
-            return try problem(for: error, request: request).response(from: request, context: context)
+            return try problem(for: error, request: request, logger: context.logger).response(from: request, context: context)
         }
     }
 
-    private func problem(for error: any Error, request: Request) -> APIError {
+    private func problem(for error: any Error, request: Request, logger: Logger) -> APIError {
         switch error {
         case let error as HTTPError:
             var problem = APIError(error.status, detail: error.body ?? defaultDetail(error.status, request))
@@ -28,7 +26,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case is NIOTooManyBytesError:
             return .bodyTooLarge()
         case let error as DatabaseError where isUnavailable(error):
-            logger.error("storage unavailable", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            logger.error("storage unavailable", metadata: ["error": "\(error)", "route": "\(request.uri.path.prefix(200))"])
             return .storageUnavailable()
         case let error as any HTTPResponseError:
             return APIError(error.status, detail: error.status.reasonPhrase)

@@ -11,7 +11,6 @@ struct WebhookController {
     let credentials: Credentials
     /// How far the signature's timestamp may be from now, either way.
     let tolerance: Duration
-    let logger: Logger
     let metrics: ServiceMetrics
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -20,7 +19,7 @@ struct WebhookController {
 
     @Sendable func receive(_ request: Request, context: AppRequestContext) async throws -> Response {
         do {
-            let (response, outcome) = try await process(request)
+            let (response, outcome) = try await process(request, logger: context.logger)
             metrics.webhookAnswered(outcome)
             return response
         } catch let error as APIError {
@@ -34,7 +33,7 @@ struct WebhookController {
         }
     }
 
-    private func process(_ request: Request) async throws -> (Response, WebhookOutcome) {
+    private func process(_ request: Request, logger: Logger) async throws -> (Response, WebhookOutcome) {
         // The signature covers the bytes as received: check it before parsing anything.
         let body = try await request.rawBody()
         guard let header = request.headers[.paymentSignature] else {

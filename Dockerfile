@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+
+# Build: the official Swift 6 image plus the SQLite headers GRDB compiles against.
+FROM swift:6.3-bookworm AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libsqlite3-dev=3.40.1-2+deb12u2 \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /build
+COPY Package.swift ./
+COPY Sources ./Sources
+RUN swift build -c release --static-swift-stdlib --product payment-status \
+    && mkdir -p /staging/app \
+    && cp "$(swift build -c release --show-bin-path)/payment-status" /staging/app/ \
+    && cp -R "$(swift build -c release --show-bin-path)/payment-status_PaymentStatus.resources" /staging/app/
+COPY migrations /staging/app/migrations
+
+# Run: slim Debian with only the runtime library the binary links (libsqlite3).
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libsqlite3-0=3.40.1-2+deb12u2 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin payment \
+    && mkdir -p /data \
+    && chown payment:payment /data
+WORKDIR /app
+COPY --from=build /staging/app /app
+ENV HOST=0.0.0.0 \
+    PORT=8080 \
+    PAYMENT_DB=/data/payments.sqlite \
+    PAYMENT_MIGRATIONS_DIR=/app/migrations
+VOLUME ["/data"]
+USER payment
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/app/payment-status", "healthcheck"]
+ENTRYPOINT ["/app/payment-status"]
+CMD ["serve"]

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+@testable import PaymentStatus
+
+/// The Dockerfile and the script that performs its steps without Docker
+/// (`scripts/image-smoke`) must describe the same image.
+@Suite("Dockerfile and image smoke script")
+struct DeploymentFilesTests {
+    static let repo = URL(fileURLWithPath: TestService.migrations).deletingLastPathComponent()
+
+    static func read(_ path: String) throws -> String {
+        try String(contentsOf: repo.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    /// The run stage: everything after the second FROM.
+    static func runStage() throws -> [String] {
+        let lines = try read("Dockerfile").split(separator: "\n").map(String.init)
+        let froms = lines.indices.filter { lines[$0].hasPrefix("FROM ") }
+        #expect(froms.count == 2, "a build stage and a run stage")
+        return Array(lines[froms.last!...])
+    }
+
+    /// `ENV` of the run stage as a dictionary, continuation lines joined.
+    static func runEnvironment() throws -> [String: String] {
+        let stage = try runStage().joined(separator: "\n").replacingOccurrences(of: "\\\n", with: " ")
+        var environment: [String: String] = [:]
+        for line in stage.split(separator: "\n") where line.hasPrefix("ENV ") {
+            for word in line.dropFirst(4).split(whereSeparator: \.isWhitespace) {
+                let pair = word.split(separator: "=", maxSplits: 1)
+                if pair.count == 2 { environment[String(pair[0])] = String(pair[1]) }
+            }
+        }
+        return environment
+    }
+
+    @Test func theImageRunsAsANonRootUserWithItsDataOnAVolume() throws {
+        let stage = try Self.runStage()
+        #expect(stage.contains("USER payment"))
+        #expect(stage.contains("WORKDIR /app"))
+        #expect(stage.contains(#"VOLUME ["/data"]"#))
+        #expect(stage.contains("EXPOSE 8080"))
+        #expect(stage.contains { $0.hasPrefix("HEALTHCHECK ") && $0.contains(#"["/app/payment-status", "healthcheck"]"#) })
+        #expect(stage.contains(#"CMD ["serve"]"#))
+        #expect(!stage.joined().contains("--demo") && !stage.joined().contains("PAYMENT_DEMO"))
+        #expect(stage.first?.contains("slim") == true)
+    }
+
+    @Test func theImageEnvironmentIsOneTheServiceReads() throws {
+        let environment = try Self.runEnvironment()
+        #expect(environment == [
+            "HOST": "0.0.0.0", "PORT": "8080", "PAYMENT_DB": "/data/payments.sqlite", "PAYMENT_MIGRATIONS_DIR": "/app/migrations",
+        ])
+        let configuration = try AppConfiguration(environment: environment)
+        #expect(configuration.host == "0.0.0.0" && configuration.port == 8080)
+        #expect(configuration.databasePath == "/data/payments.sqlite")
+        #expect(configuration.migrationsDirectory == "/app/migrations")
+        #expect(!configuration.demo)
+    }
+
+    @Test func theSmokeScriptPerformsTheSameSteps() throws {
+        let dockerfile = try Self.read("Dockerfile")
+        let script = try Self.read("scripts/image-smoke")
+        let build = "swift build -c release --static-swift-stdlib --product payment-status"
+        #expect(dockerfile.contains(build) && script.contains(build))
+        // The same files land in the same places: /app holds the binary, its resource bundle and the migrations.
+        for (inDockerfile, inScript) in [
+            (#"/payment-status" /staging/app/"#, #"cp "$bin_path/payment-status" "$root$workdir/""#),
+            (#"/payment-status_PaymentStatus.resources" /staging/app/"#, #"cp -R "$bin_path/payment-status_PaymentStatus.resources" "$root$workdir/""#),
+            ("COPY migrations /staging/app/migrations", #"cp -R migrations "$root$workdir/migrations""#),
+        ] {
+            #expect(dockerfile.contains(inDockerfile))
+            #expect(script.contains(inScript))
+        }
+        #expect(dockerfile.contains("COPY --from=build /staging/app /app"))
+        // The script takes the user, the work dir and the environment from the Dockerfile itself.
+        #expect(script.contains(#"$1=="USER""#) && script.contains(#"$1=="WORKDIR""#) && script.contains("/^ENV /"))
+        #expect(script.contains("hadolint Dockerfile"))
+        #expect(script.contains("setpriv --reuid=\"$user\""))
+    }
+
+    @Test func dockerignoreKeepsBuildOutputAndSecretsOut() throws {
+        let ignore = try Self.read(".dockerignore").split(separator: "\n").map(String.init)
+        for entry in [".build/", ".git/", "data/", "Package.resolved"] {
+            #expect(ignore.contains(entry))
+        }
+    }
+}
