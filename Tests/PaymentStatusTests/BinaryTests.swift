@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
+import Synchronization
 import Testing
 @testable import PaymentStatus
 
@@ -127,24 +128,84 @@ struct BinaryTests {
         }
     }
 
-    @Test func sigtermEndsOpenStreamsAndExitsCleanly() async throws {
+    @Test func sigtermWithAThousandOpenStreamsEndsThemCommitsInFlightWritesAndExitsCleanly() async throws {
         let folder = try Folder()
         defer { folder.remove() }
-        let server = try Self.serve(folder, ["PAYMENT_API_TOKEN": "tok"])
+        let environment = ["PAYMENT_API_TOKEN": "tok", "LOG_LEVEL": "notice"]
+        let server = try Self.serve(folder, environment)
         let port = try await server.port()
-        #expect(try await Self.request(port, "/v1/orders", method: .post, token: "tok", json: #"{"id":"o1","amount":5,"currency":"EUR"}"#).status == .created)
-        var streams: [SSEConnection] = []
-        for _ in 0..<20 {
-            let stream = try await SSEConnection.open(port: port, path: "/v1/orders/o1/events", headers: [("Authorization", "Bearer tok")])
-            _ = try await stream.nextEvent()
-            streams.append(stream)
+        let orders = (0..<50).map { "o\($0)" }
+        for order in orders {
+            #expect(try await Self.request(port, "/v1/orders", method: .post, token: "tok", json: #"{"id":"\#(order)","amount":5,"currency":"EUR"}"#).status == .created)
         }
+        var streams: [SSEConnection] = []
+        for batch in 0..<10 {
+            try await withThrowingTaskGroup(of: SSEConnection.self) { group in
+                for i in 0..<100 {
+                    group.addTask {
+                        let stream = try await SSEConnection.open(
+                            port: port, path: "/v1/orders/o\((batch * 100 + i) % 50)/events", headers: [("Authorization", "Bearer tok")])
+                        _ = try await stream.nextEvent()
+                        return stream
+                    }
+                }
+                for try await stream in group { streams.append(stream) }
+            }
+        }
+        #expect(streams.count == 1000)
+
+        // Writes in flight while the signal arrives: each one answered 2xx must be stored.
+        let acknowledgements = Counter()
+        let writes = Task {
+            await withTaskGroup(of: [(String, String)].self) { group in
+                for order in orders {
+                    group.addTask {
+                        var acknowledged: [(String, String)] = []
+                        for status in ["processing", "succeeded"] {
+                            let response = try? await Self.request(
+                                port, "/v1/orders/\(order)/transitions", method: .post, token: "tok", json: #"{"status":"\#(status)"}"#)
+                            guard response?.status == .ok else { break }
+                            acknowledged.append((order, status))
+                            acknowledgements.increment()
+                        }
+                        return acknowledged
+                    }
+                }
+                return await group.reduce(into: [String: String]()) { result, pairs in
+                    for (order, status) in pairs { result[order] = status }
+                }
+            }
+        }
+        // Signal once the flow is under way: some writes answered, others still on the wire.
+        try await eventually(30, "the first writes to be acknowledged") { acknowledgements.value >= 10 }
+        let start = ContinuousClock.now
         server.terminate()
+        let acknowledged = await writes.value
         for stream in streams {
             let rest = try await stream.readToEnd(within: 15)
             #expect(rest.ended, "a stream was cut instead of ended")
         }
         #expect(try await server.waitForExit(within: 15) == 0)
+        let elapsed = ContinuousClock.now - start
+        print("SIGTERM with 1000 open streams: exited 0 after \(elapsed); \(acknowledgements.value) of \(orders.count * 2) transitions acknowledged, all found after restart")
+        #expect(elapsed < .seconds(10), "shutdown must finish within 10 s")
         #expect(server.printed.contains("database closed"))
+
+        // Restart: every acknowledged write is there.
+        let again = try Self.serve(folder, environment)
+        let port2 = try await again.port()
+        for (order, status) in acknowledged {
+            let stored = try JSON(try #require(try await Self.request(port2, "/v1/orders/\(order)", token: "tok").body))
+            #expect(stored["status"].string == status, "acknowledged transition of \(order) to \(status) was lost")
+        }
+        again.terminate()
+        try await again.waitForExit()
     }
+}
+
+/// A count shared by concurrent tasks.
+final class Counter: Sendable {
+    private let storage = Mutex(0)
+    func increment() { storage.withLock { $0 += 1 } }
+    var value: Int { storage.withLock { $0 } }
 }

@@ -32,7 +32,9 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: [DatabaseCloser(store: services.store, logger: logger), services.hub],
         onServerRunning: { channel in
-            logger.notice("payment-status listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            // Notice level, so it shows above the access log's info lines; tests read the port from it.
+            let address = channel.localAddress
+            logger.notice("payment-status listening on \(address?.ipAddress ?? "?"):\(address?.port ?? 0)")
         },
         logger: logger)
 }
@@ -89,7 +91,7 @@ struct DatabaseCloser: Service {
         try? await gracefulShutdown()
         do {
             try store.close()
-            logger.info("database closed")
+            logger.notice("database closed")
         } catch {
             logger.error("closing the database failed", metadata: ["error": "\(error)"])
         }
