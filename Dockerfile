@@ -11,10 +11,12 @@ COPY Sources ./Sources
 RUN swift build -c release --static-swift-stdlib --product payment-status \
     && mkdir -p /staging/app \
     && cp "$(swift build -c release --show-bin-path)/payment-status" /staging/app/ \
+    && strip /staging/app/payment-status \
     && cp -R "$(swift build -c release --show-bin-path)/payment-status_PaymentStatus.resources" /staging/app/
 COPY migrations /staging/app/migrations
 
-# Run: slim Debian with only the runtime library the binary links (libsqlite3).
+# Run: slim Debian plus the one library the binary links that slim lacks
+# (libsqlite3; libstdc++, libgcc and zlib are already there).
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libsqlite3-0=3.40.1-2+deb12u2 \
@@ -29,7 +31,8 @@ ENV HOST=0.0.0.0 \
     PAYMENT_DB=/data/payments.sqlite \
     PAYMENT_MIGRATIONS_DIR=/app/migrations
 VOLUME ["/data"]
-USER payment
+# The `payment` user created above, by number so that hosts need not know the name.
+USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/app/payment-status", "healthcheck"]
 ENTRYPOINT ["/app/payment-status"]

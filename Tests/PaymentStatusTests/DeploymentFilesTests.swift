@@ -35,7 +35,8 @@ struct DeploymentFilesTests {
 
     @Test func theImageRunsAsANonRootUserWithItsDataOnAVolume() throws {
         let stage = try Self.runStage()
-        #expect(stage.contains("USER payment"))
+        #expect(stage.contains("USER 10001:10001"))
+        #expect(stage.joined(separator: "\n").contains("useradd --system --uid 10001 --user-group"))
         #expect(stage.contains("WORKDIR /app"))
         #expect(stage.contains(#"VOLUME ["/data"]"#))
         #expect(stage.contains("EXPOSE 8080"))
@@ -72,10 +73,11 @@ struct DeploymentFilesTests {
             #expect(script.contains(inScript))
         }
         #expect(dockerfile.contains("COPY --from=build /staging/app /app"))
+        #expect(dockerfile.contains("strip /staging/app/payment-status") && script.contains(#"strip "$root$workdir/payment-status""#))
         // The script takes the user, the work dir and the environment from the Dockerfile itself.
         #expect(script.contains(#"$1=="USER""#) && script.contains(#"$1=="WORKDIR""#) && script.contains("/^ENV /"))
         #expect(script.contains("hadolint Dockerfile"))
-        #expect(script.contains("setpriv --reuid=\"$user\""))
+        #expect(script.contains(#"setpriv --reuid="$uid" --regid="$gid""#))
     }
 
     @Test func dockerignoreKeepsBuildOutputAndSecretsOut() throws {
