@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "payment-status", targets: ["payment-status"]),
+        .executable(name: "payment-status-bench", targets: ["payment-status-bench"]),
         .library(name: "PaymentStatus", targets: ["PaymentStatus"]),
     ],
     dependencies: [
@@ -43,6 +44,15 @@ let package = Package(
                 "PaymentStatus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .executableTarget(
+            name: "payment-status-bench",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,2 @@
+// payment-status-bench: see BenchCommand.swift (being written).
+print("payment-status-bench")
