@@ -186,4 +186,65 @@ struct StorageTests {
         let third = try await Credentials.resolve(configuration, store: store) { announced.append($0) }
         #expect(third.apiToken == "from-env" && announced.count == 1)
     }
+
+    @Test func concurrentWritesShareCommitsAndEachIsKept() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let store = try await scratch.migratedStore()
+        let orders = (0..<100).map { "g\($0)" }
+        for order in orders {
+            _ = try await store.createOrder(try OrderDraft(id: order, amount: 5, currency: "EUR", metadata: nil), id: order, at: .now())
+        }
+        let before = store.batcher.counts
+        let applied = try await withThrowingTaskGroup(of: Int.self) { group in
+            for order in orders {
+                group.addTask {
+                    var count = 0
+                    for status: PaymentStatus in [.processing, .succeeded] {
+                        if case .applied = try await store.apply(StatusChange(orderID: order, status: status, source: .api), at: .now()) {
+                            count += 1
+                        }
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(applied == 200)
+        let after = store.batcher.counts
+        #expect(after.writes - before.writes == 200)
+        #expect(after.transactions - before.transactions < 200, "concurrent writes should share transactions")
+        print("group commit: 200 transitions in \(after.transactions - before.transactions) transactions")
+        for order in orders {
+            #expect(try await store.events(orderID: order, after: 0, limit: 10).map(\.status) == [.initiated, .processing, .succeeded])
+        }
+    }
+
+    @Test func aFailingWriteRollsBackAloneInItsGroup() async throws {
+        struct Refused: Error {}
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let pool = try DatabasePool(path: scratch.path)
+        try await pool.write { try $0.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY)") }
+        let batcher = WriteBatcher(writer: pool)
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for n in 0..<60 {
+                group.addTask {
+                    do {
+                        try await batcher.write { db in
+                            try db.execute(sql: "INSERT INTO t (n) VALUES (?)", arguments: [n])
+                            if n % 5 == 0 { throw Refused() }  // after its insert: the savepoint must undo it
+                        }
+                        return (n, true)
+                    } catch {
+                        return (n, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(results.filter { $0.value }.count == 48)
+        let stored = try await pool.read { try Int.fetchAll($0, sql: "SELECT n FROM t ORDER BY n") }
+        #expect(stored == (0..<60).filter { $0 % 5 != 0 })
+    }
 }

@@ -5,7 +5,7 @@ extension SQLiteStore {
 
     public func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome {
         let metadata = try Self.encodeMetadata(draft.metadata)
-        return try await dbWriter.write { db in
+        return try await batcher.write { db in
             if let existing = try Self.fetchOrder(db, id: id) {
                 return draft.matches(existing) ? .existing(existing) : .conflict(existing)
             }
@@ -28,7 +28,7 @@ extension SQLiteStore {
     }
 
     public func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome {
-        try await dbWriter.write { db in
+        try await batcher.write { db in
             guard let order = try Self.fetchOrder(db, id: change.orderID) else { return .orderNotFound }
             if let eventID = change.eventID,
                 let original = try Row.fetchOne(

@@ -10,6 +10,8 @@ import Foundation
 /// so that a returned write has been fsynced and survives a power cut.
 public struct SQLiteStore: PaymentStore {
     let dbWriter: DatabasePool
+    /// Transitions and creations go through here: concurrent ones share a commit.
+    let batcher: WriteBatcher
 
     /// Opens (creating if needed) the database at `path`. Its folder is created too.
     public init(path: String) throws {
@@ -27,6 +29,7 @@ public struct SQLiteStore: PaymentStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         dbWriter = try DatabasePool(path: path, configuration: configuration)
+        batcher = WriteBatcher(writer: dbWriter)
     }
 
     /// Applies the SQL files of `migrator` that this database has not seen.

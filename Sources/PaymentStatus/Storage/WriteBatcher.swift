@@ -1,0 +1,108 @@
+import GRDB
+import Synchronization
+
+/// Group commit: writes that arrive while a transaction is committing wait
+/// and then share the next transaction, so one fsync of the WAL acknowledges
+/// many of them. Each write runs in its own savepoint, so one that fails
+/// rolls back alone; none returns before the commit that holds it has
+/// returned, and a failed commit fails every write in it.
+final class WriteBatcher: Sendable {
+    private let writer: any DatabaseWriter
+    private let maxBatch: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        var queue: [any PendingWrite] = []
+        var draining = false
+        var transactions = 0
+        var writes = 0
+    }
+
+    /// Transactions committed and writes they carried, for tests and benchmarks.
+    var counts: (transactions: Int, writes: Int) { state.withLock { ($0.transactions, $0.writes) } }
+
+    init(writer: any DatabaseWriter, maxBatch: Int = 256) {
+        self.writer = writer
+        self.maxBatch = maxBatch
+    }
+
+    /// Runs `body` inside the next group transaction and returns its result once that transaction committed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let startDraining = state.withLock { state -> Bool in
+                state.queue.append(Pending(body: body, continuation: continuation))
+                guard !state.draining else { return false }
+                state.draining = true
+                return true
+            }
+            if startDraining { Task { await self.drain() } }
+        }
+    }
+
+    /// Commits batches until the queue is empty. Only one drain runs at a time.
+    private func drain() async {
+        while true {
+            let batch = state.withLock { state -> [any PendingWrite] in
+                let batch = Array(state.queue.prefix(maxBatch))
+                state.queue.removeFirst(batch.count)
+                if batch.isEmpty { state.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            do {
+                try await writer.write { db in
+                    for pending in batch { pending.run(db) }
+                }
+                state.withLock {
+                    $0.transactions += 1
+                    $0.writes += batch.count
+                }
+                for pending in batch { pending.complete(commitError: nil) }
+            } catch {
+                for pending in batch { pending.complete(commitError: error) }
+            }
+        }
+    }
+}
+
+private protocol PendingWrite: Sendable {
+    /// Runs inside the group transaction, in a savepoint of its own.
+    func run(_ db: Database)
+    /// Called once the group transaction committed (or failed).
+    func complete(commitError: (any Error)?)
+}
+
+/// One write waiting for its group commit. `result` is set on the writer's
+/// queue inside the transaction and read after `write` returned, so the
+/// database queue orders the two.
+private final class Pending<T: Sendable>: PendingWrite, @unchecked Sendable {
+    let body: @Sendable (Database) throws -> T
+    let continuation: CheckedContinuation<T, any Error>
+    var result: Result<T, any Error>?
+
+    init(body: @escaping @Sendable (Database) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+        self.body = body
+        self.continuation = continuation
+    }
+
+    func run(_ db: Database) {
+        var value: T?
+        do {
+            try db.inSavepoint {
+                value = try body(db)
+                return .commit
+            }
+            result = .success(value!)
+        } catch {
+            result = .failure(error)
+        }
+    }
+
+    func complete(commitError: (any Error)?) {
+        if let commitError {
+            continuation.resume(throwing: commitError)
+        } else {
+            continuation.resume(with: result ?? .failure(CancellationError()))
+        }
+    }
+}
