@@ -247,4 +247,32 @@ struct StorageTests {
         let stored = try await pool.read { try Int.fetchAll($0, sql: "SELECT n FROM t ORDER BY n") }
         #expect(stored == (0..<60).filter { $0 % 5 != 0 })
     }
+
+    @Test func aDatabaseErrorFailsItsWholeGroupAndNothingAcknowledgedIsLost() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let pool = try DatabasePool(path: scratch.path)
+        try await pool.write { try $0.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (-1)") }
+        let batcher = WriteBatcher(writer: pool)
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for n in 0..<200 {
+                group.addTask {
+                    do {
+                        try await batcher.write { db in
+                            try db.execute(sql: "INSERT INTO t (n) VALUES (?)", arguments: [n])
+                            // Every 17th also hits a constraint: a database error, fatal to its group.
+                            if n % 17 == 0 { try db.execute(sql: "INSERT INTO t (n) VALUES (-1)") }
+                        }
+                        return (n, true)
+                    } catch {
+                        return (n, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        let stored = Set(try await pool.read { try Int.fetchAll($0, sql: "SELECT n FROM t WHERE n >= 0") })
+        #expect(stored == Set(results.filter(\.value).map(\.key)), "stored rows must be exactly the acknowledged writes")
+        #expect(results.filter { $0.key % 17 == 0 }.allSatisfy { !$0.value })
+    }
 }

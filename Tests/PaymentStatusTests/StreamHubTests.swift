@@ -66,17 +66,25 @@ struct StreamHubTests {
         #expect(Self.seqs(await Self.drain(slow)) == [1, 2, 3, 4])
     }
 
-    @Test func heartbeatsAndLifetimeComeFromTheTick() async throws {
-        let hub = StreamHub(configuration: .init(heartbeatInterval: .milliseconds(1), maxLifetime: .milliseconds(300)))
+    @Test func heartbeatsComeFromTheTick() async throws {
+        let hub = StreamHub(configuration: .init(heartbeatInterval: .milliseconds(1), maxLifetime: .seconds(3600)))
         let subscription = hub.subscribe(orderID: "a")
         try await Task.sleep(for: .milliseconds(5))
         hub.tick()
         #expect(hub.openSubscriptions == 1)
-        try await Task.sleep(for: .milliseconds(400))
+        subscription.cancel()
+        let signals = await Self.drain(subscription)
+        #expect(signals.count == 1)
+        #expect(signals.contains { if case .heartbeat = $0 { true } else { false } })
+    }
+
+    @Test func theLifetimeEndsAStreamAtTheTick() async throws {
+        let hub = StreamHub(configuration: .init(heartbeatInterval: .seconds(3600), maxLifetime: .milliseconds(1)))
+        let subscription = hub.subscribe(orderID: "a")
+        try await Task.sleep(for: .milliseconds(5))
         hub.tick()
         #expect(hub.openSubscriptions == 0)
-        let signals = await Self.drain(subscription)
-        #expect(signals.contains { if case .heartbeat = $0 { true } else { false } })
+        #expect(await Self.drain(subscription).isEmpty)
     }
 
     @Test func noSubscriptionsAfterClose() async {

@@ -17,6 +17,13 @@ public struct AppConfiguration: Sendable {
     public var streamTimeout: Duration = .seconds(600)
     /// What the stream's `retry:` line tells browsers to wait before reconnecting.
     public var retryMilliseconds = 3000
+    /// Streams open at once before new ones are answered 503 (a soft cap: a
+    /// burst of concurrent opens may pass it by a few). Below the 20,000
+    /// open files a process may have here, with room for other connections.
+    public var maxStreams = 15_000
+    /// A connection that has not sent a complete request head within this time
+    /// (slow or stalled clients), or sits idle between requests, is closed.
+    public var idleTimeout: Duration = .seconds(30)
     /// Serves the unauthenticated endpoints the demo page at `/` drives. Never in production.
     public var demo = false
 
@@ -39,6 +46,15 @@ public struct AppConfiguration: Sendable {
         corsOrigins = Self.list(value("PAYMENT_CORS_ORIGINS"))
         if let text = value("PAYMENT_WEBHOOK_TOLERANCE_SECONDS") {
             webhookTolerance = try Self.seconds(text, from: "PAYMENT_WEBHOOK_TOLERANCE_SECONDS")
+        }
+        if let text = value("PAYMENT_MAX_STREAMS") {
+            guard let count = Int(text), count > 0 else {
+                throw ConfigurationError(setting: "PAYMENT_MAX_STREAMS", message: "must be a whole number greater than 0, got '\(text)'")
+            }
+            maxStreams = count
+        }
+        if let text = value("PAYMENT_IDLE_TIMEOUT_SECONDS") {
+            idleTimeout = try Self.seconds(text, from: "PAYMENT_IDLE_TIMEOUT_SECONDS")
         }
         if let text = value("PAYMENT_DEMO") { demo = ["1", "true", "yes", "on"].contains(text.lowercased()) }
         if let text = value("PAYMENT_HEARTBEAT_SECONDS") {

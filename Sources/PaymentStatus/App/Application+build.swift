@@ -29,6 +29,11 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
     let configuration = services.configuration
     return Application(
         router: try buildRouter(services, logger: logger),
+        server: .http1(configuration: .init(
+            idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds * 1_000_000_000
+                + configuration.idleTimeout.components.attoseconds / 1_000_000_000)),
+            // Generous for browsers and proxies, small enough that header floods cost little.
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: [DatabaseCloser(store: services.store, logger: logger), services.hub],
         onServerRunning: { channel in
@@ -57,7 +62,8 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     }
     StreamController(
         store: services.store, bus: services.hub, credentials: services.credentials,
-        retryMilliseconds: services.configuration.retryMilliseconds, metrics: services.metrics
+        retryMilliseconds: services.configuration.retryMilliseconds, maxStreams: services.configuration.maxStreams,
+        metrics: services.metrics
     ).addRoutes(to: router)
     WebhookController(
         service: orderService, credentials: services.credentials,

@@ -48,7 +48,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Result codes that mean "the database cannot write now", not "this request is wrong".
 private func isUnavailable(_ error: DatabaseError) -> Bool {
     switch error.resultCode {
-    case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY: true
+    case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_ABORT: true
     default: false
     }
 }

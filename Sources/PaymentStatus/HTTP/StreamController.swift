@@ -9,6 +9,7 @@ struct StreamController {
     let bus: any EventBus
     let credentials: Credentials
     let retryMilliseconds: Int
+    let maxStreams: Int
     let metrics: ServiceMetrics
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -22,6 +23,13 @@ struct StreamController {
         if request.headers[.contentLength].map({ $0 != "0" }) ?? false || request.headers[.transferEncoding] != nil {
             // The stream is read until the client leaves; a body would sit unread under it.
             throw APIError.malformed("a stream request takes no body")
+        }
+        guard bus.openSubscriptions < maxStreams else {
+            var error = APIError(
+                .serviceUnavailable, type: APIError.problemType("too-many-streams"),
+                detail: "this instance holds its maximum of \(maxStreams) open streams; retry shortly")
+            error.headers[.retryAfter] = "5"
+            throw error
         }
         var lastEventID = try Self.lastEventID(of: request)
         guard let order = try await store.order(id: id) else { throw APIError.orderNotFound(id) }

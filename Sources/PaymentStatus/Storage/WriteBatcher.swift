@@ -3,9 +3,12 @@ import Synchronization
 
 /// Group commit: writes that arrive while a transaction is committing wait
 /// and then share the next transaction, so one fsync of the WAL acknowledges
-/// many of them. Each write runs in its own savepoint, so one that fails
-/// rolls back alone; none returns before the commit that holds it has
-/// returned, and a failed commit fails every write in it.
+/// many of them. None returns before the commit that holds it has returned.
+///
+/// A write that throws an error of its own rolls back alone (it runs in a
+/// savepoint). A database error (disk full, I/O error) fails the whole group:
+/// SQLite may already have rolled back the entire transaction, taking the
+/// earlier writes of the group with it, so none of them may be acknowledged.
 final class WriteBatcher: Sendable {
     private let writer: any DatabaseWriter
     private let maxBatch: Int
@@ -51,7 +54,7 @@ final class WriteBatcher: Sendable {
             if batch.isEmpty { return }
             do {
                 try await writer.write { db in
-                    for pending in batch { pending.run(db) }
+                    for pending in batch { try pending.run(db) }
                 }
                 state.withLock {
                     $0.transactions += 1
@@ -66,8 +69,9 @@ final class WriteBatcher: Sendable {
 }
 
 private protocol PendingWrite: Sendable {
-    /// Runs inside the group transaction, in a savepoint of its own.
-    func run(_ db: Database)
+    /// Runs inside the group transaction, in a savepoint of its own; throws
+    /// a database error, which must fail the whole group.
+    func run(_ db: Database) throws
     /// Called once the group transaction committed (or failed).
     func complete(commitError: (any Error)?)
 }
@@ -85,7 +89,7 @@ private final class Pending<T: Sendable>: PendingWrite, @unchecked Sendable {
         self.continuation = continuation
     }
 
-    func run(_ db: Database) {
+    func run(_ db: Database) throws {
         var value: T?
         do {
             try db.inSavepoint {
@@ -93,6 +97,8 @@ private final class Pending<T: Sendable>: PendingWrite, @unchecked Sendable {
                 return .commit
             }
             result = .success(value!)
+        } catch let error as DatabaseError {
+            throw error
         } catch {
             result = .failure(error)
         }

@@ -64,7 +64,7 @@ public enum SSEFrame {
 extension SSEFrame {
     /// A status event as the contract frames it: `id: <seq>`, `event: status`,
     /// `data: <event JSON>`.
-    static func status(_ event: PaymentEvent) -> ByteBuffer {
+    public static func status(_ event: PaymentEvent) -> ByteBuffer {
         self.event(id: String(event.seq), name: "status", data: WireFormat.encode(event))
     }
 }
