@@ -121,6 +121,8 @@ struct RouterTests {
                 (HTTPRequest.Method.get, "/v1/orders", "POST"), (.delete, "/v1/orders/x", "GET"), (.put, "/v1/orders/x", "GET"),
                 (.get, "/v1/orders/x/transitions", "POST"), (.post, "/v1/orders/x/events", "GET"), (.post, "/healthz", "GET"),
                 (.head, "/v1/orders/x", "GET"), (.trace, "/v1/orders", "POST"), (.get, "/v1/webhooks/payment-status", "POST"),
+                (HTTPRequest.Method("QUERY")!, "/v1/orders", "POST"), (HTTPRequest.Method("PROPFIND")!, "/healthz", "GET"),
+                (.options, "/v1/orders/x/events", "GET"), (.post, "/", "GET"),
             ] {
                 let response = try await client.execute(uri: path, method: method, headers: Self.auth)
                 try Self.expectProblem(response, .methodNotAllowed)

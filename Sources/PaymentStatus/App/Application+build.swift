@@ -52,6 +52,7 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
     router.add(middleware: ProblemMiddleware())
+    router.add(middleware: MethodNotAllowedMiddleware(routes: routeTable))
     let orderService = OrderService(store: services.store, bus: services.hub, metrics: services.metrics)
 
     HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
@@ -72,20 +73,22 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     OrderController(service: orderService, credentials: services.credentials)
         .addRoutes(to: router.group("v1/orders").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
 
-    router.addMethodNotAllowed(for: [
-        ("healthz", [.get]),
-        ("readyz", [.get]),
-        ("metrics", [.get]),
-        ("openapi.yaml", [.get]),
-        ("/", [.get]),
-        ("v1/orders", [.post]),
-        ("v1/orders/{id}", [.get]),
-        ("v1/orders/{id}/transitions", [.post]),
-        ("v1/orders/{id}/events", [.get]),
-        ("v1/webhooks/payment-status", [.post]),
-    ])
     return router
 }
+
+/// Every route and the methods it serves, for 405 answers.
+let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
+    ("healthz", [.get]),
+    ("readyz", [.get]),
+    ("metrics", [.get]),
+    ("openapi.yaml", [.get]),
+    ("/", [.get]),
+    ("v1/orders", [.post]),
+    ("v1/orders/{id}", [.get]),
+    ("v1/orders/{id}/transitions", [.post]),
+    ("v1/orders/{id}/events", [.get]),
+    ("v1/webhooks/payment-status", [.post]),
+]
 
 /// Closes the database last, after the server and the streams have stopped,
 /// so that in-flight writes commit first.
