@@ -59,9 +59,11 @@ struct StreamHubTests {
 
     @Test func aSubscriberThatFallsBehindIsClosedNotBufferedWithoutBound() async {
         let hub = StreamHub(configuration: .init(bufferCapacity: 4))
-        let slow = hub.subscribe(orderID: "a")
+        let cut = Counter()
+        let slow = hub.subscribe(orderID: "a") { cut.increment() }
         for seq in 1...10 { hub.publish(Self.event("a", seq)) }
         #expect(hub.openSubscriptions == 0)
+        #expect(cut.value == 1)  // its connection is cut once
         // What it had buffered is still delivered, oldest first; then it ends.
         #expect(Self.seqs(await Self.drain(slow)) == [1, 2, 3, 4])
     }

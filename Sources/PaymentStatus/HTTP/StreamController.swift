@@ -44,11 +44,14 @@ struct StreamController {
         }
         let stream = OrderStream(store: store, orderID: id, lastEventID: lastEventID, retryMilliseconds: retryMilliseconds, metrics: metrics)
         let bus = self.bus
+        let channel = context.channel
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no"],
             body: ResponseBody { writer in
-                let subscription = bus.subscribe(orderID: id)
+                // A reader that stopped taking events has a writer stuck on a client
+                // that does not read: cut the connection; it resumes by Last-Event-ID.
+                let subscription = bus.subscribe(orderID: id) { channel.close(promise: nil) }
                 do {
                     try await withGracefulShutdownHandler {
                         try await request.body.consumeWithInboundCloseHandler { _ in

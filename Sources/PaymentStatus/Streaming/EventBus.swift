@@ -9,11 +9,20 @@ public protocol EventBus: Sendable {
 
     /// Starts receiving the order's events. The subscription ends when the
     /// stream falls behind, reaches its maximum lifetime, the service shuts
-    /// down, or `cancel()` is called.
-    func subscribe(orderID: String) -> EventSubscription
+    /// down, or `cancel()` is called. `onFallBehind` is called when it ends
+    /// because its reader stopped taking signals: the writer is then likely
+    /// stuck on a client that does not read, and only closing the
+    /// connection frees it.
+    func subscribe(orderID: String, onFallBehind: @escaping @Sendable () -> Void) -> EventSubscription
 
     /// How many subscriptions are open now.
     var openSubscriptions: Int { get }
+}
+
+extension EventBus {
+    public func subscribe(orderID: String) -> EventSubscription {
+        subscribe(orderID: orderID, onFallBehind: {})
+    }
 }
 
 /// What a stream receives from the bus.

@@ -24,6 +24,7 @@ public final class StreamHub: EventBus, Service {
 
     private struct Subscriber {
         let continuation: AsyncStream<StreamSignal>.Continuation
+        let onFallBehind: @Sendable () -> Void
         let deadline: ContinuousClock.Instant
         var nextHeartbeat: ContinuousClock.Instant
     }
@@ -52,7 +53,7 @@ public final class StreamHub: EventBus, Service {
 
     public var openSubscriptions: Int { state.withLock { $0.count } }
 
-    public func subscribe(orderID: String) -> EventSubscription {
+    public func subscribe(orderID: String, onFallBehind: @escaping @Sendable () -> Void) -> EventSubscription {
         let (signals, continuation) = AsyncStream.makeStream(
             of: StreamSignal.self, bufferingPolicy: .bufferingOldest(configuration.bufferCapacity))
         let now = clock.now
@@ -72,7 +73,7 @@ public final class StreamHub: EventBus, Service {
         }
         state.withLock { state in
             state.byOrder[orderID, default: [:]][id] = Subscriber(
-                continuation: continuation, deadline: now.advanced(by: configuration.maxLifetime),
+                continuation: continuation, onFallBehind: onFallBehind, deadline: now.advanced(by: configuration.maxLifetime),
                 nextHeartbeat: now.advanced(by: configuration.heartbeatInterval))
             state.count += 1
         }
@@ -97,12 +98,16 @@ public final class StreamHub: EventBus, Service {
             return dropped
         }
         // Finished outside the lock: finishing runs `onTermination`, which takes it.
-        for subscriber in fallenBehind { subscriber.continuation.finish() }
+        for subscriber in fallenBehind {
+            subscriber.continuation.finish()
+            subscriber.onFallBehind()
+        }
     }
 
     /// Sends due heartbeats and closes streams past their lifetime.
     func tick() {
         let now = clock.now
+        var fallenBehind: [Subscriber] = []
         let ending = state.withLock { state -> [Subscriber] in
             var ending: [Subscriber] = []
             for (orderID, subscribers) in state.byOrder {
@@ -111,7 +116,7 @@ public final class StreamHub: EventBus, Service {
                         ending.append(state.remove(orderID: orderID, id: id)!)
                     } else if subscriber.nextHeartbeat <= now {
                         if case .dropped = subscriber.continuation.yield(.heartbeat) {
-                            ending.append(state.remove(orderID: orderID, id: id)!)
+                            fallenBehind.append(state.remove(orderID: orderID, id: id)!)
                         } else {
                             state.byOrder[orderID]?[id]?.nextHeartbeat = now.advanced(by: configuration.heartbeatInterval)
                         }
@@ -121,6 +126,10 @@ public final class StreamHub: EventBus, Service {
             return ending
         }
         for subscriber in ending { subscriber.continuation.finish() }
+        for subscriber in fallenBehind {
+            subscriber.continuation.finish()
+            subscriber.onFallBehind()
+        }
     }
 
     /// Ends every stream and refuses new ones; their clients resume elsewhere by `Last-Event-ID`.
