@@ -1,5 +1,6 @@
 import CoreMetrics
 import Prometheus
+import Synchronization
 
 /// The service's metrics, in its own Prometheus registry (not the process-wide
 /// one), so that every application built in one process — tests build many —
@@ -8,6 +9,14 @@ import Prometheus
 public final class ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
+    // Handles made once: recording runs per event and per stream, and making a
+    // handle costs an allocation and a registry lookup under a lock.
+    private let pushLatency: CoreMetrics.Timer
+    private let streamRequests: CoreMetrics.Counter
+    private let openStreams: CoreMetrics.Gauge
+    private let transitions: [String: CoreMetrics.Counter]
+    private let webhookOutcomes: [String: CoreMetrics.Counter]
+    private let requestCounters = Mutex([String: (CoreMetrics.Counter, CoreMetrics.Timer)]())
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -19,6 +28,20 @@ public final class ServiceMetrics: Sendable {
             .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
         ]
         self.factory = factory
+        pushLatency = CoreMetrics.Timer(label: Names.pushLatency, factory: factory)
+        streamRequests = CoreMetrics.Counter(label: Names.streamRequests, factory: factory)
+        openStreams = CoreMetrics.Gauge(label: Names.openStreams, factory: factory)
+        var transitions: [String: CoreMetrics.Counter] = [:]
+        for status in PaymentStatus.allCases {
+            for source in [ChangeSource.api, .webhook] {
+                transitions[status.rawValue + "/" + source.rawValue] = Counter(
+                    label: Names.transitions, dimensions: [("status", status.rawValue), ("source", source.rawValue)], factory: factory)
+            }
+        }
+        self.transitions = transitions
+        webhookOutcomes = Dictionary(uniqueKeysWithValues: WebhookOutcome.allCases.map {
+            ($0.rawValue, CoreMetrics.Counter(label: Names.webhookOutcomes, dimensions: [("outcome", $0.rawValue)], factory: factory))
+        })
     }
 
     enum Names {
@@ -33,53 +56,55 @@ public final class ServiceMetrics: Sendable {
 
     /// One answered request; `route` is the path template (`/v1/orders/{id}`), never the raw path.
     func requestServed(route: String, method: String, status: Int, duration: Duration) {
-        let dimensions = [("route", route), ("method", method), ("status", String(status))]
-        Counter(label: Names.requests, dimensions: dimensions, factory: factory).increment()
-        Timer(label: Names.requestDuration, dimensions: [("route", route)], factory: factory).record(duration: duration)
+        let key = route + " " + method + " " + String(status)
+        let (counter, timer) = requestCounters.withLock { cache in
+            if let handles = cache[key] { return handles }
+            let handles = (
+                CoreMetrics.Counter(label: Names.requests, dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
+                CoreMetrics.Timer(label: Names.requestDuration, dimensions: [("route", route)], factory: factory)
+            )
+            cache[key] = handles
+            return handles
+        }
+        counter.increment()
+        timer.record(duration: duration)
     }
 
     /// Any request to a stream, whatever its answer: a reconnect loop shows here.
     func streamRequested() {
-        Counter(label: Names.streamRequests, factory: factory).increment()
-    }
-
-    func setOpenStreams(_ count: Int) {
-        Gauge(label: Names.openStreams, factory: factory).record(count)
+        streamRequests.increment()
     }
 
     /// An event stored, by its status and who reported it (creation counts as `initiated`).
     func transitionStored(_ event: PaymentEvent) {
-        Counter(
-            label: Names.transitions, dimensions: [("status", event.status.rawValue), ("source", event.source.rawValue)],
-            factory: factory
-        ).increment()
+        transitions[event.status.rawValue + "/" + event.source.rawValue]?.increment()
     }
 
     func webhookAnswered(_ outcome: WebhookOutcome) {
-        Counter(label: Names.webhookOutcomes, dimensions: [("outcome", outcome.rawValue)], factory: factory).increment()
+        webhookOutcomes[outcome.rawValue]?.increment()
     }
 
     /// Time from an event's commit to its bytes being written to one stream.
     func eventPushed(after latency: Duration) {
-        Timer(label: Names.pushLatency, factory: factory).record(duration: latency)
+        pushLatency.record(duration: latency)
     }
 
     /// The Prometheus text exposition of everything above.
     func exposition(openStreams: Int) -> [UInt8] {
-        setOpenStreams(openStreams)
+        self.openStreams.record(openStreams)
         return registry.emitToBuffer()
     }
 }
 
 /// What became of one webhook delivery.
-enum WebhookOutcome: String {
+enum WebhookOutcome: String, CaseIterable {
     case applied, duplicate, stale, conflict
     case unknownOrder = "unknown_order"
     case badSignature = "bad_signature"
     case malformed
 }
 
-extension Timer {
+extension CoreMetrics.Timer {
     func record(duration: Duration) {
         let (seconds, attoseconds) = duration.components
         recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
