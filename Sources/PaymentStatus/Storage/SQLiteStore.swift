@@ -24,11 +24,18 @@ public struct SQLiteStore: PaymentStore {
         // A second process (`migrate` while serving) holds the write lock for a
         // moment; wait for it rather than failing the request.
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            // WAL + FULL: the WAL is fsynced at every commit.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         dbWriter = try DatabasePool(path: path, configuration: configuration)
+        // WAL + FULL: the WAL is fsynced at every commit. Set on the writer after
+        // the pool is open, because opening a pool in WAL mode sets NORMAL
+        // (which survives a crash of the process but not a power cut), and
+        // checked, because a 2xx promises the change is on disk.
+        let synchronous = try dbWriter.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+        }
+        guard synchronous == 2 else {
+            throw DatabaseError(message: "could not set PRAGMA synchronous = FULL on \(path) (got \(synchronous.map(String.init) ?? "nothing"))")
+        }
         batcher = WriteBatcher(writer: dbWriter)
     }
 
@@ -78,8 +85,9 @@ public struct SQLiteStore: PaymentStore {
         _ = try await dbWriter.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM schema_migrations") }
     }
 
-    /// The value of a connection pragma, for tests that check the durability settings.
+    /// The value of a pragma on the connection that writes, for tests that
+    /// check the durability settings (readers' settings do not matter).
     public func pragma(_ name: String) async throws -> String? {
-        try await dbWriter.read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+        try await dbWriter.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
     }
 }
