@@ -1,2 +1,2 @@
-// payment-status-bench: see BenchCommand.swift (being written).
-print("payment-status-bench")
+// payment-status-bench: load tool for payment-status and its peers (see BenchCommand.swift).
+BenchCommand.main()

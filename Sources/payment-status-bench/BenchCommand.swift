@@ -1,0 +1,273 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "payment-status-bench",
+        abstract: "Load tool for payment-status and its peers: durable transitions per second, push latency, stream capacity.",
+        discussion: """
+            Creates N orders, opens S Server-Sent Events streams per order, waits for every stream's first \
+            (current-state) event, then moves every order initiated → processing → succeeded over K keep-alive \
+            connections, and measures the time from writing each transition request to parsing its event on \
+            each stream. With --server-pid it also reads the server's RSS (before and after the streams open, \
+            and after --hold-seconds) and its CPU time (from the first transition until every event arrived) \
+            from /proc. All times come from CLOCK_MONOTONIC; compare figures only between runs on one machine. \
+            nchan has no orders: each channel's first message (seq 1) stands for the creation.
+            """)
+
+    @Option(help: "Base URL of the server (plain HTTP).")
+    var url = "http://127.0.0.1:8080"
+
+    @Option(help: "Merchant bearer token for payment-status (default: $PAYMENT_API_TOKEN).")
+    var token: String?
+
+    @Option(help: "What the server is: payment-status, fastapi (the Python peer) or nchan (nginx pub/sub).")
+    var target: TargetKind = .paymentStatus
+
+    @Option(help: "Orders to create (N).")
+    var orders = 1000
+
+    @Option(help: "Streams to open per order (S).")
+    var streamsPerOrder = 2
+
+    @Option(help: "Keep-alive connections sending creates and transitions, one request at a time each (K).")
+    var connections = 16
+
+    @Option(help: "Transitions per second overall; 0 sends flat out.")
+    var rate: Double = 0
+
+    @Option(help: "The server's process id: report RSS per open stream and CPU per transition from /proc.")
+    var serverPid: Int32?
+
+    @Option(help: "Processes holding the streams (this one and M-1 child copies), to stay under the open-files limit.")
+    var processes = 1
+
+    @Option(help: "After every stream is open, hold them all this many seconds before the transitions (idle RSS, heartbeats).")
+    var holdSeconds: Double = 0
+
+    @Flag(help: "Only create, connect (and hold): send no transitions.")
+    var skipTransitions = false
+
+    @Option(help: "Streams being opened at once, over all processes (a stream is opened when its first event arrives).")
+    var connectConcurrency = 128
+
+    @Option(help: "Seconds to wait for every stream's first event.")
+    var connectTimeout: Double = 120
+
+    @Option(help: "Seconds to wait, after the last transition was answered, for every expected event.")
+    var drainTimeout: Double = 30
+
+    @Option(help: "Prefix of the order ids (default: bench_ and a random suffix, so runs never collide).")
+    var idPrefix: String?
+
+    @Option(help: "Write every event's latency to this file as CSV: order,seq,sent_ns,latency_ns (sent_ns from the transition phase's start).")
+    var latencyLog: String?
+
+    @Flag(help: "Also print the results as one JSON line (the last line of the output).")
+    var json = false
+
+    @Flag(help: .hidden)
+    var child = false
+
+    func validate() throws {
+        guard orders > 0 else { throw ValidationError("--orders must be at least 1") }
+        guard streamsPerOrder >= 0 else { throw ValidationError("--streams-per-order must not be negative") }
+        guard connections > 0 else { throw ValidationError("--connections must be at least 1") }
+        guard rate >= 0 else { throw ValidationError("--rate must not be negative") }
+        guard processes >= 1 else { throw ValidationError("--processes must be at least 1") }
+        guard holdSeconds >= 0, connectTimeout > 0, drainTimeout >= 0 else { throw ValidationError("durations must not be negative") }
+        if let idPrefix, idPrefix.isEmpty || !idPrefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
+            throw ValidationError("--id-prefix must be letters, digits and _ only")
+        }
+    }
+
+    func run() throws {
+        let fileLimit = raiseOpenFilesLimit()
+        let server = try ServerAddress(url: url)
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        defer { try? eventLoopGroup.syncShutdownGracefully() }
+        if child {
+            try ChildMain.run(eventLoopGroup: eventLoopGroup, server: server, perOrder: streamsPerOrder, concurrency: connectConcurrency)
+            return
+        }
+        if let pid = serverPid, ProcessStats.residentBytes(pid: pid) == nil {
+            throw BenchError("no process \(pid) to read /proc/\(pid)/status from (--server-pid)")
+        }
+        let token = self.token ?? ProcessInfo.processInfo.environment["PAYMENT_API_TOKEN"]
+        if target == .paymentStatus && (token ?? "").isEmpty {
+            throw BenchError("payment-status needs the merchant token: --token or PAYMENT_API_TOKEN")
+        }
+        let ordersPerProcess = (orders + processes - 1) / processes
+        let streamsHere = min(ordersPerProcess, orders) * streamsPerOrder
+        if streamsHere + connections + 64 > fileLimit {
+            throw BenchError("""
+                \(streamsHere) streams in one process would pass the open-files limit (\(fileLimit)): \
+                use --processes \((orders * streamsPerOrder + connections + 64) / max(fileLimit - connections - 64, 1) + 1) or more
+                """)
+        }
+
+        var bench = Bench(options: self, server: server, token: token, eventLoopGroup: eventLoopGroup, ordersPerProcess: ordersPerProcess)
+        let report = try bench.run()
+        report.print(json: json)
+    }
+}
+
+/// One run: the phases in order, and what each measured.
+struct Bench {
+    let options: BenchCommand
+    let server: ServerAddress
+    let workload: Workload
+    let eventLoopGroup: EventLoopGroup
+    let ordersPerProcess: Int
+
+    init(options: BenchCommand, server: ServerAddress, token: String?, eventLoopGroup: EventLoopGroup, ordersPerProcess: Int) {
+        self.options = options
+        self.server = server
+        self.eventLoopGroup = eventLoopGroup
+        self.ordersPerProcess = ordersPerProcess
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        self.workload = Workload(
+            target: options.target, server: server, token: token, idPrefix: options.idPrefix ?? "bench_\(suffix)",
+            at: formatter.string(from: Date()))
+    }
+
+    mutating func run() throws -> Report {
+        var report = Report(options: options, server: server)
+        let pid = options.serverPid
+        let orderCount = options.orders
+        let perOrder = options.streamsPerOrder
+
+        // 1. Orders (nchan: each channel's first message, the `initiated` event).
+        let paths = Mutex([String?](repeating: nil, count: orderCount))
+        let workload = self.workload
+        for index in 0..<orderCount {
+            if let path = workload.streamPath(order: index) { paths.withLock { $0[index] = path } }
+        }
+        let creates = Dispatcher(
+            jobs: (0..<orderCount).map { Job(order: Int32($0), step: 0) }, total: orderCount, rate: 0, sendTimes: nil,
+            eventLoop: eventLoopGroup.next(),
+            onCreated: { index, body in
+                guard workload.createAnswerNeeded else { return }
+                if let body, let url = Workload.streamURL(inCreateAnswer: body) { paths.withLock { $0[index] = url } }
+            })
+        try RequestLoops(group: eventLoopGroup, workload: workload, dispatcher: creates).run(connections: options.connections)
+        let createTally = creates.tally
+        report.creates = PhaseTally(createTally)
+        let streamPaths = paths.withLock { $0 }
+        let missing = streamPaths.filter { $0 == nil }.count
+        guard createTally.failed == 0, missing == 0 else {
+            throw BenchError("creating the orders failed: \(createTally.failed) of \(orderCount) (answers: \(createTally.statuses.sorted { $0.key < $1.key }.map { "\($0.key == 0 ? "none" : String($0.key)): \($0.value)" }.joined(separator: ", "))), \(missing) without a stream URL")
+        }
+        let allPaths = streamPaths.map { $0! }
+
+        // 2. Streams, split over this process and its children.
+        var holders: [StreamHolder] = []
+        var children: [ChildHolder] = []
+        defer { for child in children { child.kill() } }
+        let concurrencyEach = max(options.connectConcurrency / options.processes, 1)
+        var first = 0
+        while first < orderCount {
+            let count = min(ordersPerProcess, orderCount - first)
+            let slice = Array(allPaths[first..<(first + count)])
+            if holders.isEmpty {
+                holders.append(LocalHolder(group: StreamGroup(
+                    eventLoopGroup: eventLoopGroup, server: server, firstOrder: first, paths: slice,
+                    perOrder: perOrder, concurrency: concurrencyEach)))
+            } else {
+                let child = try ChildHolder(
+                    arguments: ["--child", "--url", options.url, "--target", options.target.rawValue,
+                                "--streams-per-order", String(perOrder), "--connect-concurrency", String(concurrencyEach)],
+                    firstOrder: first, paths: slice, perOrder: perOrder)
+                children.append(child)
+                holders.append(child)
+            }
+            first += count
+        }
+        report.processes = holders.count
+
+        report.rssBefore = pid.flatMap(ProcessStats.residentBytes)
+        let openStart = monotonicNanos()
+        let openDeadline = openStart + UInt64(options.connectTimeout * 1e9)
+        for holder in holders.reversed() { holder.startOpening(deadline: openDeadline) }
+        var opened = StreamCounters()
+        for holder in holders { opened = opened + (try holder.waitSettled()) }
+        report.streamsExpected = orderCount * perOrder
+        report.streamsConnected = opened.connected
+        report.streamsFailed = opened.failed
+        report.connectSeconds = opened.settledAt > openStart ? Double(opened.settledAt - openStart) / 1e9 : Double(monotonicNanos() - openStart) / 1e9
+        report.rssAfter = pid.flatMap(ProcessStats.residentBytes)
+
+        // 3. Hold: idle streams, heartbeats only.
+        if options.holdSeconds > 0 {
+            var before = StreamCounters()
+            for holder in holders { before = before + (try holder.status()) }
+            sleepNanos(UInt64(options.holdSeconds * 1e9))
+            var after = StreamCounters()
+            for holder in holders { after = after + (try holder.status()) }
+            report.hold = HoldFigures(
+                seconds: options.holdSeconds, openAtStart: before.open, openAtEnd: after.open,
+                keepalives: after.keepalives - before.keepalives, streamsWithKeepalive: after.streamsWithKeepalive,
+                closedByServer: after.closedEarly)
+            report.rssAfterHold = pid.flatMap(ProcessStats.residentBytes)
+        }
+
+        // 4. Transitions: processing, then succeeded once processing was answered.
+        let sendTimes = SendTimes(orders: orderCount)
+        var cpuStart: UInt64?
+        if !options.skipTransitions {
+            cpuStart = pid.flatMap(ProcessStats.cpuNanos)
+            let transitions = Dispatcher(
+                jobs: (0..<orderCount).map { Job(order: Int32($0), step: 1) }, total: orderCount * 2, rate: options.rate,
+                sendTimes: sendTimes, eventLoop: eventLoopGroup.next())
+            try RequestLoops(group: eventLoopGroup, workload: workload, dispatcher: transitions).run(connections: options.connections)
+            report.transitions = PhaseTally(transitions.tally)
+        }
+
+        // 5. Deliveries: wait (bounded) for every stream's two events, then close.
+        let drainDeadline = monotonicNanos() + (options.skipTransitions ? 0 : UInt64(options.drainTimeout * 1e9))
+        for holder in holders { holder.startFinishing(deadline: drainDeadline) }
+        var results: [HolderResult] = []
+        for holder in holders { results.append(try holder.finishResult()) }
+        children.removeAll()
+        if let cpuStart, let pid, let cpuEnd = ProcessStats.cpuNanos(pid: pid) {
+            report.serverCPUNanos = cpuEnd - cpuStart
+        }
+
+        var latencies: [UInt64] = []
+        var log = ""
+        let phaseStart = report.transitions.map { _ in sendTimes.earliest } ?? 0
+        var total = StreamCounters()
+        for result in results {
+            total = total + result.counters
+            guard !options.skipTransitions else { continue }
+            latencies.reserveCapacity(latencies.count + result.received.count)
+            for stream in 0..<(result.received.count / 2) {
+                let order = result.firstOrder + stream / max(result.perOrder, 1)
+                for seq in 2...3 {
+                    let received = result.received[stream * 2 + seq - 2]
+                    let sent = sendTimes.time(order: order, seq: seq)
+                    guard received > 0, sent > 0 else { continue }
+                    latencies.append(received > sent ? received - sent : 0)
+                    if options.latencyLog != nil {
+                        log += "\(order),\(seq),\(sent - phaseStart),\(received > sent ? received - sent : 0)\n"
+                    }
+                }
+            }
+        }
+        if let path = options.latencyLog {
+            try ("order,seq,sent_ns,latency_ns\n" + log).write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        latencies.sort()
+        report.latencies = latencies
+        report.delivered = total.delivered
+        report.duplicates = total.duplicates
+        report.closedEarly = total.closedEarly
+        report.deliveredExpected = options.skipTransitions ? 0 : orderCount * perOrder * 2
+        return report
+    }
+}
