@@ -203,6 +203,55 @@ struct BinaryTests {
         try await again.waitForExit()
     }
 
+    /// A second process writing the same database — `migrate` with a new
+    /// migration while the service takes writes — corrupts nothing and causes no 5xx.
+    @Test func migrateWhileServingCausesNo5xx() async throws {
+        let folder = try Folder()
+        defer { folder.remove() }
+        let migrations = folder.path + "/migrations"
+        try FileManager.default.copyItem(atPath: TestService.migrations, toPath: migrations)
+        let environment = ["PAYMENT_API_TOKEN": "tok", "LOG_LEVEL": "notice", "PAYMENT_MIGRATIONS_DIR": migrations]
+        let server = try Self.serve(folder, environment, ["--migrations", migrations])
+        let port = try await server.port()
+        let statuses = Task {
+            await withTaskGroup(of: [Int].self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        var codes: [Int] = []
+                        for i in 0..<40 {
+                            let order = "m\(worker)-\(i)"
+                            let created = try? await Self.request(
+                                port, "/v1/orders", method: .post, token: "tok", json: #"{"id":"\#(order)","amount":5,"currency":"EUR"}"#)
+                            codes.append(created.map { Int($0.status.code) } ?? -1)
+                            let moved = try? await Self.request(
+                                port, "/v1/orders/\(order)/transitions", method: .post, token: "tok", json: #"{"status":"succeeded"}"#)
+                            codes.append(moved.map { Int($0.status.code) } ?? -1)
+                        }
+                        return codes
+                    }
+                }
+                return await group.reduce(into: []) { $0 += $1 }
+            }
+        }
+        // Meanwhile an operator applies a new migration, and runs migrate again and again.
+        try "CREATE INDEX orders_by_status ON orders (status, updated_at);"
+            .write(toFile: migrations + "/0002_orders_by_status.sql", atomically: true, encoding: .utf8)
+        for _ in 0..<5 {
+            let migrate = try ServerProcess(
+                ["migrate", "--migrations", migrations], environment: ["PAYMENT_DB": folder.path + "/data/payments.sqlite"], directory: folder.path)
+            #expect(try await migrate.waitForExit() == 0, "\(migrate.printed)")
+        }
+        let codes = await statuses.value
+        #expect(codes.allSatisfy { $0 == 200 || $0 == 201 }, "answers other than 200/201: \(Set(codes))")
+        server.terminate()
+        #expect(try await server.waitForExit() == 0)
+        let pool = try DatabasePool(path: folder.path + "/data/payments.sqlite")
+        #expect(try await pool.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") } == "ok")
+        #expect(try await pool.read { try String.fetchAll($0, sql: "SELECT name FROM schema_migrations ORDER BY name") }
+            == ["0001_orders_and_events.sql", "0002_orders_by_status.sql"])
+        #expect(try await pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM orders WHERE status = 'succeeded'") } == 320)
+    }
+
     /// kill -9 in the middle of concurrent transitions and webhooks, twenty
     /// times over on one database: every write that was answered 2xx is
     /// there after each restart, each order's seqs run without holes, and
