@@ -203,6 +203,29 @@ struct BinaryTests {
         try await again.waitForExit()
     }
 
+    @Test func jsonLogsCarryTheRequestAndOrderIDs() async throws {
+        let folder = try Folder()
+        defer { folder.remove() }
+        let server = try Self.serve(folder, ["PAYMENT_API_TOKEN": "tok", "LOG_FORMAT": "json"])
+        let port = try await server.port()
+        #expect(try await Self.request(port, "/v1/orders", method: .post, token: "tok", json: #"{"id":"logged-1","amount":5,"currency":"EUR"}"#).status == .created)
+        let answer = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+            try await client.execute(.init("/v1/orders/logged-1?token=secret-in-url", method: .get, headers: [.authorization: "Bearer tok", .init("X-Request-Id")!: "req-42"]))
+        }
+        #expect(answer.headers[.init("X-Request-Id")!] == "req-42")
+        server.terminate()
+        try await server.waitForExit()
+        let lines = server.printed.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(!lines.isEmpty)
+        let entries = try lines.map { try JSON(String($0)) }
+        #expect(entries.allSatisfy { $0["time"].string != nil && $0["level"].string != nil && $0["message"].string != nil })
+        let access = try #require(entries.first { $0["request_id"].string == "req-42" })
+        #expect(access["order_id"].string == "logged-1")
+        #expect(access["route"].string == "/v1/orders/{id}")
+        #expect(access["status"].string == "200")
+        #expect(!server.printed.contains("secret-in-url"), "raw URLs must not reach the logs")
+    }
+
     /// A second process writing the same database — `migrate` with a new
     /// migration while the service takes writes — corrupts nothing and causes no 5xx.
     @Test func migrateWhileServingCausesNo5xx() async throws {
