@@ -26,12 +26,9 @@ struct DemoController {
     /// `POST /demo/orders`: what a merchant back end would do, done for the page.
     @Sendable func createOrder(_ request: Request, context: AppRequestContext) async throws -> Response {
         let buffer = try await request.rawBody()
-        let body = buffer.readableBytes == 0 ? CreateBody() : try decodeMerchantBody(CreateBody.self, buffer)
-        let draft: OrderDraft
-        do {
-            draft = try OrderDraft(id: nil, amount: body.amount ?? 1999, currency: body.currency ?? "EUR", metadata: ["source": "demo"])
-        } catch {
-            throw APIError.invalid(error)
+        let draft = try merchantCommand(CreateBody.self, from: buffer.readableBytes == 0 ? ByteBuffer(string: "{}") : buffer) {
+            body throws(InputError) in
+            try OrderDraft(id: nil, amount: body.amount ?? 1999, currency: body.currency ?? "EUR", metadata: ["source": "demo"])
         }
         guard case .created(let order, _) = try await service.create(draft) else {
             throw APIError(.internalServerError, detail: "a generated order id was already taken")
@@ -44,21 +41,14 @@ struct DemoController {
     /// `POST /demo/orders/{id}/provider`: what the provider's webhook would report.
     @Sendable func provider(_ request: Request, context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let body = try decodeMerchantBody(ProviderBody.self, try await request.rawBody())
-        guard let status = PaymentStatus(rawValue: body.status) else {
-            throw APIError.invalid(InputError(field: "status", message: "must be one of initiated, processing, succeeded, failed"))
+        let change = try merchantCommand(ProviderBody.self, from: try await request.rawBody()) { body throws(InputError) in
+            guard let status = PaymentStatus(rawValue: body.status) else {
+                throw InputError(field: "status", message: "must be one of initiated, processing, succeeded, failed")
+            }
+            return StatusChange(
+                orderID: id, status: status, source: .webhook, eventID: "demo_\(OrderService.generateOrderID().dropFirst(4))",
+                reason: body.reason.map { String($0.prefix(200)) })
         }
-        let change = StatusChange(
-            orderID: id, status: status, source: .webhook, eventID: "demo_\(OrderService.generateOrderID().dropFirst(4))",
-            reason: body.reason.map { String($0.prefix(200)) })
         return try WebhookController.answer(try await service.apply(change), to: change, logger: context.logger).0
-    }
-
-    private func decodeMerchantBody<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) throws -> T {
-        do {
-            return try decodeBody(type, from: buffer)
-        } catch {
-            throw error.merchantError
-        }
     }
 }

@@ -13,13 +13,8 @@ struct OrderController {
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let draft: OrderDraft
-        do {
-            draft = try decodeBody(CreateOrderBody.self, from: try await request.rawBody()).draft()
-        } catch let problem as BodyProblem {
-            throw problem.merchantError
-        } catch let error as InputError {
-            throw APIError.invalid(error)
+        let draft = try merchantCommand(CreateOrderBody.self, from: try await request.rawBody()) { body throws(InputError) in
+            try body.draft()
         }
         switch try await service.create(draft) {
         case .created(let order, _):
@@ -53,13 +48,8 @@ struct OrderController {
 
     @Sendable func transition(_ request: Request, context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let change: StatusChange
-        do {
-            change = try decodeBody(TransitionBody.self, from: try await request.rawBody()).change(orderID: id)
-        } catch let problem as BodyProblem {
-            throw problem.merchantError
-        } catch let error as InputError {
-            throw APIError.invalid(error)
+        let change = try merchantCommand(TransitionBody.self, from: try await request.rawBody()) { body throws(InputError) in
+            try body.change(orderID: id)
         }
         switch try await service.apply(change) {
         case .applied(let order, let event):

@@ -59,12 +59,23 @@ private func fieldPath(_ path: [any CodingKey]) -> String {
     path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
 }
 
-extension BodyProblem {
-    /// The merchant API's answer: 400 for a malformed document, 422 for a bad field.
-    var merchantError: APIError {
-        switch self {
-        case .malformed(let detail): .malformed(detail)
-        case .invalid(let error): .invalid(error)
+/// A merchant request body turned into a command, as the merchant API
+/// answers problems: 400 for a malformed document, 422 for a bad field.
+func merchantCommand<Body: Decodable, Command>(
+    _ type: Body.Type, from buffer: ByteBuffer, _ make: (Body) throws(InputError) -> Command
+) throws(APIError) -> Command {
+    let body: Body
+    do {
+        body = try decodeBody(type, from: buffer)
+    } catch {
+        switch error {
+        case .malformed(let detail): throw .malformed(detail)
+        case .invalid(let field): throw .invalid(field)
         }
+    }
+    do {
+        return try make(body)
+    } catch {
+        throw .invalid(error)
     }
 }
