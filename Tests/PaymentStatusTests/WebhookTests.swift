@@ -58,6 +58,7 @@ struct WebhookSignatureTests {
     }
 }
 
+/// Over a real loopback socket against the real server.
 @Suite("Webhook endpoint and CORS", .timeLimit(.minutes(2)))
 struct WebhookEndpointTests {
     static func signed(_ body: [String: Any], secret: String = "test-webhook-secret", at offset: Int64 = 0) throws -> (HTTPFields, ByteBuffer) {
@@ -73,7 +74,8 @@ struct WebhookEndpointTests {
     }
 
     @Test func everyOutcome() async throws {
-        try await TestService().withRouter { client, _ in
+        try await TestService().withLiveServer { live, _ in
+            let client = live.client
             try await client.createOrder(id: "o1")
             let applied = try await Self.deliver(client, ["event_id": "w1", "order_id": "o1", "status": "processing", "occurred_at": "2026-11-25T07:00:00Z"])
             #expect(applied.status == .ok)
@@ -109,7 +111,8 @@ struct WebhookEndpointTests {
     }
 
     @Test func badSignaturesAre401BeforeTheBodyIsRead() async throws {
-        try await TestService().withRouter { client, _ in
+        try await TestService().withLiveServer { live, _ in
+            let client = live.client
             try await client.createOrder(id: "o1")
             let body: [String: Any] = ["event_id": "w1", "order_id": "o1", "status": "processing"]
             let uri = "/v1/webhooks/payment-status"
@@ -139,7 +142,8 @@ struct WebhookEndpointTests {
     }
 
     @Test func malformedSignedBodiesAre400() async throws {
-        try await TestService().withRouter { client, _ in
+        try await TestService().withLiveServer { live, _ in
+            let client = live.client
             try await client.createOrder(id: "o1")
             for body: [String: Any] in [
                 ["order_id": "o1", "status": "processing"],
@@ -162,7 +166,8 @@ struct WebhookEndpointTests {
     }
 
     @Test func rotationAcceptsOldAndNewSecrets() async throws {
-        try await TestService(configure: { $0.webhookSecrets = ["new-secret", "old-secret"] }).withRouter { client, _ in
+        try await TestService(configure: { $0.webhookSecrets = ["new-secret", "old-secret"] }).withLiveServer { live, _ in
+            let client = live.client
             try await client.createOrder(id: "o1")
             #expect(try await Self.deliver(client, ["event_id": "a", "order_id": "o1", "status": "processing"], secret: "old-secret").status == .ok)
             #expect(try await Self.deliver(client, ["event_id": "b", "order_id": "o1", "status": "succeeded"], secret: "new-secret").status == .ok)
@@ -189,38 +194,39 @@ struct WebhookEndpointTests {
     }
 
     @Test func corsAnswersTheConfiguredOriginsOnly() async throws {
-        try await TestService(configure: { $0.corsOrigins = ["https://shop.example", "http://localhost:3000"] }).withRouter { client, services in
+        try await TestService(configure: { $0.corsOrigins = ["https://shop.example", "http://localhost:3000"] }).withLiveServer { live, services in
+            let client = live.client
             try await client.createOrder(id: "o1")
             let token = services.credentials.streamToken(forOrder: "o1")
             let preflight: HTTPFields = [.origin: "https://shop.example", .accessControlRequestMethod: "POST", .accessControlRequestHeaders: "authorization,content-type"]
             for path in ["/v1/orders", "/v1/orders/o1", "/v1/orders/o1/transitions", "/v1/orders/o1/events"] {
-                let allowed = try await client.execute(uri: path, method: .options, headers: preflight)
+                let allowed = try await live.once(path, method: .options, headers: preflight)
                 #expect(allowed.status == .noContent)
                 #expect(allowed.headers[.accessControlAllowOrigin] == "https://shop.example")
                 #expect(allowed.headers[.accessControlAllowMethods]?.contains("POST") == true)
                 #expect(allowed.headers[.accessControlAllowHeaders]?.lowercased().contains("authorization") == true)
                 var evil = preflight
                 evil[.origin] = "https://evil.example"
-                let denied = try await client.execute(uri: path, method: .options, headers: evil)
+                let denied = try await live.once(path, method: .options, headers: evil)
                 #expect(denied.headers[.accessControlAllowOrigin] == nil)
             }
             // Actual requests: the allowed origin is echoed, others get nothing.
-            let get = try await client.execute(uri: "/v1/orders/o1", method: .get, headers: RouterTests.auth + [.origin: "http://localhost:3000"])
+            let get = try await live.once("/v1/orders/o1", method: .get, headers: RouterTests.auth + [.origin: "http://localhost:3000"])
             #expect(get.headers[.accessControlAllowOrigin] == "http://localhost:3000")
             #expect(get.headers[.vary]?.contains("Origin") == true)
             // (The order is made final first: in router tests a stream is read only once it ends.)
             try await client.transition("o1", to: "failed")
-            let stream = try await client.execute(uri: "/v1/orders/o1/events?token=\(token)", method: .get, headers: [.origin: "https://shop.example"])
+            let stream = try await live.once("/v1/orders/o1/events?token=\(token)", method: .get, headers: [.origin: "https://shop.example"])
             #expect(stream.status == .ok)
             #expect(stream.headers[.accessControlAllowOrigin] == "https://shop.example")
-            let denied = try await client.execute(uri: "/v1/orders/o1", method: .get, headers: RouterTests.auth + [.origin: "https://evil.example"])
+            let denied = try await live.once("/v1/orders/o1", method: .get, headers: RouterTests.auth + [.origin: "https://evil.example"])
             #expect(denied.headers[.accessControlAllowOrigin] == nil)
             // Errors carry CORS headers too, so the page can read them.
-            let unauthorized = try await client.execute(uri: "/v1/orders/o1", method: .get, headers: [.origin: "https://shop.example"])
+            let unauthorized = try await live.once("/v1/orders/o1", method: .get, headers: [.origin: "https://shop.example"])
             #expect(unauthorized.status == .unauthorized)
             #expect(unauthorized.headers[.accessControlAllowOrigin] == "https://shop.example")
             // Server-to-server endpoints are not for browsers.
-            let webhook = try await client.execute(uri: "/v1/webhooks/payment-status", method: .options, headers: preflight)
+            let webhook = try await live.once("/v1/webhooks/payment-status", method: .options, headers: preflight)
             #expect(webhook.headers[.accessControlAllowOrigin] == nil)
         }
     }

@@ -72,6 +72,13 @@ struct LiveClient: Sendable {
     func openStream(_ path: String, headers: [(String, String)] = []) async throws -> SSEConnection {
         try await SSEConnection.open(port: port, path: path, headers: headers)
     }
+
+    /// One request on a connection of its own.
+    func once(_ path: String, method: HTTPRequest.Method, headers: HTTPFields = [:]) async throws -> TestClient.Response {
+        try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+            try await client.execute(.init(path, method: method, headers: headers))
+        }
+    }
 }
 
 /// Requests every test makes, on either kind of client.
