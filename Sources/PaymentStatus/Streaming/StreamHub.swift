@@ -97,11 +97,7 @@ public final class StreamHub: EventBus, Service {
             }
             return dropped
         }
-        // Finished outside the lock: finishing runs `onTermination`, which takes it.
-        for subscriber in fallenBehind {
-            subscriber.continuation.finish()
-            subscriber.onFallBehind()
-        }
+        Self.endFallenBehind(fallenBehind)
     }
 
     /// Sends due heartbeats and closes streams past their lifetime.
@@ -126,7 +122,14 @@ public final class StreamHub: EventBus, Service {
             return ending
         }
         for subscriber in ending { subscriber.continuation.finish() }
-        for subscriber in fallenBehind {
+        Self.endFallenBehind(fallenBehind)
+    }
+
+    /// Ends subscriptions whose reader stopped taking signals and lets their
+    /// owners cut the connection. Called outside the lock: finishing runs
+    /// `onTermination`, which takes it.
+    private static func endFallenBehind(_ subscribers: [Subscriber]) {
+        for subscriber in subscribers {
             subscriber.continuation.finish()
             subscriber.onFallBehind()
         }
