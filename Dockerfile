@@ -19,7 +19,7 @@ COPY migrations /staging/app/migrations
 # (libsqlite3; libstdc++, libgcc and zlib are already there).
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-0=3.40.1-2+deb12u2 \
+    && apt-get install -y --no-install-recommends libsqlite3-0=3.40.1-2+deb12u2 ca-certificates=20230311+deb12u1 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin payment \
     && mkdir -p /data \

@@ -21,6 +21,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Base URL of the server (plain HTTP).")
     var url = "http://127.0.0.1:8080"
 
+    @Option(help: "Base URL the streams connect to, when it is not --url: another instance on the same database (scale-out).")
+    var streamUrl: String?
+
     @Option(help: "Merchant bearer token for payment-status (default: $PAYMENT_API_TOKEN).")
     var token: String?
 
@@ -109,7 +112,9 @@ struct BenchCommand: ParsableCommand {
                 """)
         }
 
-        var bench = Bench(options: self, server: server, token: token, eventLoopGroup: eventLoopGroup, ordersPerProcess: ordersPerProcess)
+        var bench = Bench(
+            options: self, server: server, streamServer: try streamUrl.map(ServerAddress.init(url:)) ?? server, token: token,
+            eventLoopGroup: eventLoopGroup, ordersPerProcess: ordersPerProcess)
         let report = try bench.run()
         report.print(json: json)
     }
@@ -119,13 +124,19 @@ struct BenchCommand: ParsableCommand {
 struct Bench {
     let options: BenchCommand
     let server: ServerAddress
+    /// Where the streams connect: `server`, or another instance.
+    let streamServer: ServerAddress
     let workload: Workload
     let eventLoopGroup: EventLoopGroup
     let ordersPerProcess: Int
 
-    init(options: BenchCommand, server: ServerAddress, token: String?, eventLoopGroup: EventLoopGroup, ordersPerProcess: Int) {
+    init(
+        options: BenchCommand, server: ServerAddress, streamServer: ServerAddress, token: String?, eventLoopGroup: EventLoopGroup,
+        ordersPerProcess: Int
+    ) {
         self.options = options
         self.server = server
+        self.streamServer = streamServer
         self.eventLoopGroup = eventLoopGroup
         self.ordersPerProcess = ordersPerProcess
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -176,11 +187,11 @@ struct Bench {
             let slice = Array(allPaths[first..<(first + count)])
             if holders.isEmpty {
                 holders.append(LocalHolder(group: StreamGroup(
-                    eventLoopGroup: eventLoopGroup, server: server, firstOrder: first, paths: slice,
+                    eventLoopGroup: eventLoopGroup, server: streamServer, firstOrder: first, paths: slice,
                     perOrder: perOrder, concurrency: concurrencyEach)))
             } else {
                 let child = try ChildHolder(
-                    arguments: ["--child", "--url", options.url, "--target", options.target.rawValue,
+                    arguments: ["--child", "--url", options.streamUrl ?? options.url, "--target", options.target.rawValue,
                                 "--streams-per-order", String(perOrder), "--connect-concurrency", String(concurrencyEach)],
                     firstOrder: first, paths: slice, perOrder: perOrder)
                 children.append(child)

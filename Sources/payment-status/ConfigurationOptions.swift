@@ -17,7 +17,7 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(help: "Port to listen on (env PORT; default 8080).")
     var port: Int?
 
-    @Option(help: "SQLite database file (env PAYMENT_DB; default ./data/payments.sqlite).")
+    @Option(help: "SQLite database file, or postgres://user:password@host:port/database (env PAYMENT_DB; default ./data/payments.sqlite).")
     var database: String?
 
     @Option(help: "Folder of .sql migration files (env PAYMENT_MIGRATIONS_DIR; default ./migrations).")
@@ -37,7 +37,7 @@ struct ConfigurationOptions: ParsableArguments {
         var configuration = try AppConfiguration(environment: environment)
         if let host { configuration.host = host }
         if let port { configuration.port = try AppConfiguration.port(String(port), from: "--port") }
-        if let database { configuration.databasePath = database }
+        if let database { configuration.database = try DatabaseLocation(database, from: "--database") }
         if let migrations { configuration.migrationsDirectory = migrations }
         if let corsOrigins { configuration.corsOrigins = AppConfiguration.list(corsOrigins) }
         if let heartbeatSeconds {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import PaymentStatus
 
 /// Applies pending migrations and exits; safe to run while the service serves.
@@ -10,9 +11,15 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.resolve()
-        let store = try SQLiteStore(path: configuration.databasePath)
-        let applied = try await store.migrate(with: SQLMigrator(directory: configuration.migrationsDirectory))
-        try store.close()
+        let store = try await AppServices.openStore(configuration.database, logger: Logger(label: "payment-status"))
+        let applied: [String]
+        do {
+            applied = try await store.migrate(migrations: configuration.migrationsDirectory)
+            try await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
         print(applied.isEmpty ? "The database is up to date." : applied.map { "applied \($0)" }.joined(separator: "\n"))
     }
 }

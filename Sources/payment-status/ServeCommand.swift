@@ -41,7 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
             // Written straight to the file descriptor, so it shows even when
             // stdout is a pipe or a file (docker logs, systemd).
             FileHandle.standardOutput.write(Data("""
-                No PAYMENT_API_TOKEN was set, so one was generated and stored in \(configuration.databasePath).
+                No PAYMENT_API_TOKEN was set, so one was generated and stored in \(configuration.database).
                 It is shown this once; merchant requests send it as 'Authorization: Bearer <token>':
 
                     \(token)

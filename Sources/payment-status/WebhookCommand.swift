@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -58,14 +59,22 @@ struct WebhookCommand: AsyncParsableCommand {
     private func resolveSecret() async throws -> String {
         let environment = ProcessInfo.processInfo.environment
         if let first = AppConfiguration.list(environment["PAYMENT_WEBHOOK_SECRET"]).first { return first }
-        let path = database ?? environment["PAYMENT_DB"] ?? AppConfiguration().databasePath
-        guard FileManager.default.fileExists(atPath: path) else {
+        let location = try (database ?? environment["PAYMENT_DB"]).map { try DatabaseLocation($0, from: "--database") }
+            ?? AppConfiguration().database
+        if case .sqlite(let path) = location, !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("PAYMENT_WEBHOOK_SECRET is not set and there is no database at \(path) to read it from")
         }
-        let store = try SQLiteStore(path: path)
-        defer { try? store.close() }
-        guard let secret = try await store.storedSecret(named: Credentials.StoredName.webhookSecret) else {
-            throw ValidationError("PAYMENT_WEBHOOK_SECRET is not set and \(path) holds no generated one")
+        let store = try await AppServices.openStore(location, logger: Logger(label: "payment-status"))
+        let secret: String?
+        do {
+            secret = try await store.storedSecret(named: Credentials.StoredName.webhookSecret)
+            try await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        guard let secret else {
+            throw ValidationError("PAYMENT_WEBHOOK_SECRET is not set and \(location) holds no generated one")
         }
         return secret
     }

@@ -53,7 +53,7 @@ struct DeploymentFilesTests {
         ])
         let configuration = try AppConfiguration(environment: environment)
         #expect(configuration.host == "0.0.0.0" && configuration.port == 8080)
-        #expect(configuration.databasePath == "/data/payments.sqlite")
+        #expect(configuration.database == .sqlite(path: "/data/payments.sqlite"))
         #expect(configuration.migrationsDirectory == "/app/migrations")
         #expect(!configuration.demo)
     }

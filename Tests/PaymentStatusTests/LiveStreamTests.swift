@@ -5,7 +5,7 @@ import Testing
 @testable import PaymentStatus
 
 /// The stream rules of API.md, over a real loopback socket against the real
-/// server on a real SQLite file.
+/// server, on a real SQLite file and on PostgreSQL.
 @Suite("Live streams", .timeLimit(.minutes(2)))
 struct LiveStreamTests {
     static func path(_ order: String, _ services: AppServices, query: String = "") -> String {
@@ -20,8 +20,9 @@ struct LiveStreamTests {
         return try #require(json["seq"].int)
     }
 
-    @Test func currentStateFirstThenLiveEventsThenTheStreamEnds() async throws {
-        try await TestService().withLiveServer { live, services in
+    @Test(arguments: StoreKind.allCases)
+    func currentStateFirstThenLiveEventsThenTheStreamEnds(store: StoreKind) async throws {
+        try await TestService(store: store).withLiveServer { live, services in
             try await live.client.createOrder(id: "o1")
             try await live.client.transition("o1", to: "processing")
             let stream = try await live.openStream(Self.path("o1", services))
@@ -49,8 +50,9 @@ struct LiveStreamTests {
         }
     }
 
-    @Test func lastEventIDReplaysTheHistoryThenGoesLive() async throws {
-        try await TestService().withLiveServer { live, services in
+    @Test(arguments: StoreKind.allCases)
+    func lastEventIDReplaysTheHistoryThenGoesLive(store: StoreKind) async throws {
+        try await TestService(store: store).withLiveServer { live, services in
             try await live.client.createOrder(id: "o1")
             try await live.client.transition("o1", to: "processing")
             for (headers, query) in [([("Last-Event-ID", "0")], ""), ([], "&lastEventId=0"), ([("Last-Event-ID", "0")], "&lastEventId=1")] {
@@ -82,8 +84,9 @@ struct LiveStreamTests {
         }
     }
 
-    @Test func everyStreamOfAnOrderGetsEveryEvent() async throws {
-        try await TestService().withLiveServer { live, services in
+    @Test(arguments: StoreKind.allCases)
+    func everyStreamOfAnOrderGetsEveryEvent(store: StoreKind) async throws {
+        try await TestService(store: store).withLiveServer { live, services in
             try await live.client.createOrder(id: "o1")
             try await live.client.createOrder(id: "other")
             var streams: [SSEConnection] = []
@@ -107,8 +110,9 @@ struct LiveStreamTests {
         }
     }
 
-    @Test func idleStreamsGetKeepAliveComments() async throws {
-        try await TestService(heartbeat: .milliseconds(200)).withLiveServer { live, services in
+    @Test(arguments: StoreKind.allCases)
+    func idleStreamsGetKeepAliveComments(store: StoreKind) async throws {
+        try await TestService(store: store, heartbeat: .milliseconds(200)).withLiveServer { live, services in
             try await live.client.createOrder(id: "o1")
             let stream = try await live.openStream(Self.path("o1", services))
             #expect(try Self.seq(try await stream.nextEvent()) == 1)
@@ -126,8 +130,9 @@ struct LiveStreamTests {
         }
     }
 
-    @Test func aStreamIsClosedAtItsMaximumLifetimeAndResumesWithoutLoss() async throws {
-        try await TestService(streamTimeout: .milliseconds(500)).withLiveServer { live, services in
+    @Test(arguments: StoreKind.allCases)
+    func aStreamIsClosedAtItsMaximumLifetimeAndResumesWithoutLoss(store: StoreKind) async throws {
+        try await TestService(store: store, streamTimeout: .milliseconds(500)).withLiveServer { live, services in
             try await live.client.createOrder(id: "o1")
             let stream = try await live.openStream(Self.path("o1", services))
             #expect(try Self.seq(try await stream.nextEvent()) == 1)
@@ -140,8 +145,9 @@ struct LiveStreamTests {
         }
     }
 
-    @Test func streamsOpeningWhileTransitionsLandSeeEveryEventOnceInOrder() async throws {
-        try await TestService().withLiveServer { live, services in
+    @Test(arguments: StoreKind.allCases)
+    func streamsOpeningWhileTransitionsLandSeeEveryEventOnceInOrder(store: StoreKind) async throws {
+        try await TestService(store: store).withLiveServer { live, services in
             let orders = (0..<30).map { "race-\($0)" }
             for order in orders { try await live.client.createOrder(id: order) }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -175,8 +181,9 @@ struct LiveStreamTests {
         }
     }
 
-    @Test func aThousandDroppedStreamsLeaveTheHubEmpty() async throws {
-        try await TestService().withLiveServer { live, services in
+    @Test(arguments: StoreKind.allCases)
+    func aThousandDroppedStreamsLeaveTheHubEmpty(store: StoreKind) async throws {
+        try await TestService(store: store).withLiveServer { live, services in
             try await live.client.createOrder(id: "o1")
             let path = Self.path("o1", services)
             for _ in 0..<10 {

@@ -62,10 +62,11 @@ struct ObservabilityTests {
         }
     }
 
-    @Test func readinessRunsAQuery() async throws {
-        try await TestService().withRouter { client, services in
+    @Test(arguments: StoreKind.allCases)
+    func readinessRunsAQuery(store: StoreKind) async throws {
+        try await TestService(store: store).withRouter { client, services in
             #expect(try await client.get("/readyz", headers: [:]).status == .ok)
-            try services.store.close()
+            try await services.store.close()
             let closed = try await client.get("/readyz", headers: [:])
             #expect(closed.status == .serviceUnavailable)
             #expect(closed.headers[.contentType] == "application/problem+json")

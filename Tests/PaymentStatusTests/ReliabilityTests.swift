@@ -103,8 +103,8 @@ struct ReliabilityTests {
         try await TestService().withLiveServer { live, services in
             try await live.client.createOrder(id: "before")
             // Cap the database at its current size: the next pages cannot be written.
-            let pages = try await services.store.dbWriter.write { db in try Int.fetchOne(db, sql: "PRAGMA page_count")! }
-            try await services.store.dbWriter.write { db in try db.execute(sql: "PRAGMA max_page_count = \(pages)") }
+            let pages = try await services.sqlite.dbWriter.write { db in try Int.fetchOne(db, sql: "PRAGMA page_count")! }
+            try await services.sqlite.dbWriter.write { db in try db.execute(sql: "PRAGMA max_page_count = \(pages)") }
             var acknowledged: [String] = []
             var refused = 0
             for i in 0..<300 {
@@ -120,21 +120,21 @@ struct ReliabilityTests {
             }
             #expect(refused > 0, "the capped database should have filled up")
             // Nothing half-written: exactly the acknowledged orders exist, each with its first event.
-            let stored = try await services.store.dbWriter.read { db in
+            let stored = try await services.sqlite.dbWriter.read { db in
                 try String.fetchAll(db, sql: "SELECT id FROM orders WHERE id LIKE 'full-%' ORDER BY id")
             }
             #expect(Set(stored) == Set(acknowledged))
-            let orphans = try await services.store.dbWriter.read { db in
+            let orphans = try await services.sqlite.dbWriter.read { db in
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.order_id = o.id)")
             }
             #expect(orphans == 0)
             #expect(try await live.client.get("/healthz", headers: [:]).status == .ok)
 
             // Space comes back: writes work again.
-            try await services.store.dbWriter.write { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
+            try await services.sqlite.dbWriter.write { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
             #expect(try await live.client.post("/v1/orders", json: ["id": "after", "amount": 5, "currency": "EUR"]).status == .created)
             #expect(try await live.client.transition("before", to: "succeeded").status == .ok)
-            let integrity = try await services.store.dbWriter.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+            let integrity = try await services.sqlite.dbWriter.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
             #expect(integrity == "ok")
         }
     }

@@ -17,7 +17,7 @@ struct StorageTests {
 
         func migratedStore() async throws -> SQLiteStore {
             let store = try SQLiteStore(path: path)
-            try await store.migrate(with: SQLMigrator(directory: TestService.migrations))
+            try await store.migrate(migrations: TestService.migrations)
             return store
         }
 
@@ -90,101 +90,6 @@ struct StorageTests {
         let pool = try DatabasePool(path: scratch.path)
         let error = await #expect(throws: MigrationError.self) { try await SQLMigrator(directory: scratch.folder + "/nope").migrate(pool) }
         #expect(error?.code == .directoryUnreadable)
-    }
-
-    @Test func createIsIdempotentOnTheSameIdAndConflictsOnDifferentTerms() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let store = try await scratch.migratedStore()
-        let draft = try OrderDraft(id: "o1", amount: 500, currency: "EUR", metadata: ["k": "v"])
-        let time = Timestamp(millisecondsSince1970: 1_000)
-        guard case .created(let order, let event) = try await store.createOrder(draft, id: "o1", at: time) else {
-            Issue.record("expected created"); return
-        }
-        #expect(order.status == .initiated && order.version == 1 && order.metadata == ["k": "v"])
-        #expect(event.seq == 1 && event.status == .initiated && event.previous == nil)
-        #expect(try await store.createOrder(draft, id: "o1", at: time) == .existing(order))
-        let other = try OrderDraft(id: "o1", amount: 501, currency: "EUR", metadata: nil)
-        #expect(try await store.createOrder(other, id: "o1", at: time) == .conflict(order))
-        #expect(try await store.order(id: "o1") == order)
-    }
-
-    @Test func applyAppendsEventsAndBumpsTheVersionInOneTransaction() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let store = try await scratch.migratedStore()
-        _ = try await store.createOrder(try OrderDraft(id: "o1", amount: 5, currency: "EUR", metadata: nil), id: "o1", at: .now())
-        let change = StatusChange(orderID: "o1", status: .processing, source: .api, eventID: "e1", reason: "r")
-        guard case .applied(let order, let event) = try await store.apply(change, at: .now()) else {
-            Issue.record("expected applied"); return
-        }
-        #expect(order.version == 2 && order.status == .processing)
-        #expect(event.seq == 2 && event.previous == .initiated && event.eventID == "e1" && event.reason == "r")
-
-        // Same event id again: nothing changes, the original comes back.
-        guard case .duplicate(let current, let original) = try await store.apply(change, at: .now()) else {
-            Issue.record("expected duplicate"); return
-        }
-        #expect(original == event && current == order)
-        // An event id is per order and whatever the status.
-        let reused = StatusChange(orderID: "o1", status: .succeeded, source: .webhook, eventID: "e1")
-        guard case .duplicate = try await store.apply(reused, at: .now()) else { Issue.record("expected duplicate"); return }
-
-        #expect(try await store.apply(StatusChange(orderID: "o1", status: .processing, source: .api), at: .now())
-            == .refused(.alreadyPassed, order: order))
-        #expect(try await store.apply(StatusChange(orderID: "nope", status: .processing, source: .api), at: .now())
-            == .orderNotFound)
-        guard case .applied(let final, _) = try await store.apply(StatusChange(orderID: "o1", status: .failed, source: .webhook), at: .now()) else {
-            Issue.record("expected applied"); return
-        }
-        #expect(try await store.apply(StatusChange(orderID: "o1", status: .succeeded, source: .webhook), at: .now())
-            == .refused(.conflictingTerminal, order: final))
-
-        let events = try await store.events(orderID: "o1", after: 0, limit: 100)
-        #expect(events.map(\.seq) == [1, 2, 3])
-        #expect(events.map(\.status) == [.initiated, .processing, .failed])
-        #expect(try await store.events(orderID: "o1", after: 2, limit: 100).map(\.seq) == [3])
-        #expect(try await store.latestEvent(orderID: "o1")?.seq == 3)
-        #expect(try await store.order(id: "o1")?.version == 3)
-    }
-
-    @Test func concurrentTransitionsOnOneOrderNeverShareASeq() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let store = try await scratch.migratedStore()
-        _ = try await store.createOrder(try OrderDraft(id: "o1", amount: 5, currency: "EUR", metadata: nil), id: "o1", at: .now())
-        // Everyone races to move it on; exactly one move per step can win.
-        let outcomes = try await withThrowingTaskGroup(of: ChangeOutcome.self) { group in
-            for i in 0..<40 {
-                let status: PaymentStatus = [.processing, .succeeded, .failed][i % 3]
-                group.addTask { try await store.apply(StatusChange(orderID: "o1", status: status, source: .api), at: .now()) }
-            }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        let applied = outcomes.filter { if case .applied = $0 { true } else { false } }
-        #expect((1...2).contains(applied.count))
-        let seqs = try await store.events(orderID: "o1", after: 0, limit: 100).map(\.seq)
-        #expect(seqs == Array(1...seqs.count))
-        #expect(try await store.order(id: "o1")?.status.isTerminal == true)
-    }
-
-    @Test func secretsAreGeneratedOnceAndKept() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        var configuration = AppConfiguration()
-        configuration.databasePath = scratch.path
-        var announced: [String] = []
-        let store = try await scratch.migratedStore()
-        let first = try await Credentials.resolve(configuration, store: store) { announced.append($0) }
-        let second = try await Credentials.resolve(configuration, store: store) { announced.append($0) }
-        #expect(announced == [first.apiToken])  // printed once, on the first start only
-        #expect(first.apiToken == second.apiToken && first.streamSecret == second.streamSecret)
-        #expect(first.webhookSecrets == second.webhookSecrets)
-        #expect(first.apiToken.count >= 43 && first.apiToken != first.streamSecret)
-
-        configuration.apiToken = "from-env"
-        let third = try await Credentials.resolve(configuration, store: store) { announced.append($0) }
-        #expect(third.apiToken == "from-env" && announced.count == 1)
     }
 
     @Test func concurrentWritesShareCommitsAndEachIsKept() async throws {

@@ -3,7 +3,9 @@
 public struct AppConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    public var databasePath = "./data/payments.sqlite"
+    /// A SQLite file, or a `postgres://` URL for a store shared by several instances.
+    public var database: DatabaseLocation = .sqlite(path: "./data/payments.sqlite")
+    /// SQLite's `.sql` files; PostgreSQL's are in its `postgres` subfolder.
     public var migrationsDirectory = "./migrations"
     /// Unset secrets are generated on first start and kept in the database.
     public var apiToken: String?
@@ -38,7 +40,7 @@ public struct AppConfiguration: Sendable {
         }
         if let host = value("HOST") { self.host = host }
         if let port = value("PORT") { self.port = try Self.port(port, from: "PORT") }
-        if let path = value("PAYMENT_DB") { databasePath = path }
+        if let text = value("PAYMENT_DB") { database = try DatabaseLocation(text, from: "PAYMENT_DB") }
         if let path = value("PAYMENT_MIGRATIONS_DIR") { migrationsDirectory = path }
         apiToken = value("PAYMENT_API_TOKEN")
         streamSecret = value("PAYMENT_STREAM_SECRET")

@@ -4,23 +4,42 @@ import ServiceLifecycle
 
 /// The parts of a running service, built once and shared by the routes.
 public struct AppServices: Sendable {
-    public let store: SQLiteStore
+    public let store: any PaymentStore
     public let hub: StreamHub
     public let credentials: Credentials
     public let configuration: AppConfiguration
     public let metrics: ServiceMetrics
+    /// With PostgreSQL, what feeds other instances' events to this one's hub.
+    public let relay: PostgresRelay?
 
     /// Opens the database, applies pending migrations and resolves the secrets.
     public static func open(
         _ configuration: AppConfiguration, logger: Logger, announce: (String) -> Void = { _ in }
     ) async throws -> AppServices {
-        let store = try SQLiteStore(path: configuration.databasePath)
-        let applied = try await store.migrate(with: SQLMigrator(directory: configuration.migrationsDirectory))
-        for name in applied { logger.info("applied migration", metadata: ["migration": "\(name)"]) }
-        let credentials = try await Credentials.resolve(configuration, store: store, announce: announce)
-        let hub = StreamHub(configuration: .init(
-            heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout))
-        return AppServices(store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: ServiceMetrics())
+        let store = try await openStore(configuration.database, logger: logger)
+        do {
+            let applied = try await store.migrate(migrations: configuration.migrationsDirectory)
+            for name in applied { logger.info("applied migration", metadata: ["migration": "\(name)"]) }
+            let credentials = try await Credentials.resolve(configuration, store: store, announce: announce)
+            let hub = StreamHub(configuration: .init(
+                heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout))
+            let relay = (store as? PostgresStore).map { PostgresRelay(store: $0, hub: hub, logger: logger) }
+            return AppServices(
+                store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: ServiceMetrics(), relay: relay)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    /// The store for the location; a PostgreSQL one gets a fresh instance id.
+    public static func openStore(_ location: DatabaseLocation, logger: Logger) async throws -> any PaymentStore {
+        switch location {
+        case .sqlite(let path):
+            try SQLiteStore(path: path)
+        case .postgres(let server):
+            try await PostgresStore.open(server, instanceID: OrderService.randomCharacters(12), logger: logger)
+        }
     }
 }
 
@@ -35,7 +54,7 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
             // Generous for browsers and proxies, small enough that header floods cost little.
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [DatabaseCloser(store: services.store, logger: logger), services.hub],
+        services: [DatabaseCloser(store: services.store, logger: logger), services.hub] + (services.relay.map { [$0] } ?? []),
         onServerRunning: { channel in
             // Notice level, so it shows above the access log's info lines; tests read the port from it.
             let address = channel.localAddress
@@ -93,13 +112,13 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
 /// Closes the database last, after the server and the streams have stopped,
 /// so that in-flight writes commit first.
 struct DatabaseCloser: Service {
-    let store: SQLiteStore
+    let store: any PaymentStore
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         do {
-            try store.close()
+            try await store.close()
             logger.notice("database closed")
         } catch {
             logger.error("closing the database failed", metadata: ["error": "\(error)"])

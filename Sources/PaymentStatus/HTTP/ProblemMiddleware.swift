@@ -25,6 +25,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem
         case is NIOTooManyBytesError:
             return .bodyTooLarge()
+        case let error as StoreUnavailable:
+            logger.error("storage unavailable", metadata: ["error": "\(error)", "route": "\(request.uri.path.prefix(200))"])
+            return .storageUnavailable()
         case let error as DatabaseError where isUnavailable(error):
             logger.error("storage unavailable", metadata: ["error": "\(error)", "route": "\(request.uri.path.prefix(200))"])
             return .storageUnavailable()

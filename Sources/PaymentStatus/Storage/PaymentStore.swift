@@ -32,8 +32,20 @@ public protocol PaymentStore: Sendable {
     /// The order's newest event, which is its current state.
     func latestEvent(orderID: String) async throws -> PaymentEvent?
 
+    /// A secret stored on an earlier start, if any; read-only, for operator commands.
+    func storedSecret(named name: String) async throws -> String?
+
     /// Throws unless the database answers a query.
     func checkReadiness() async throws
+
+    // MARK: - Lifetime
+
+    /// Applies the `.sql` files of this store's kind in `migrations` (the
+    /// migrations folder) that the database has not seen; returns their names.
+    func migrate(migrations: String) async throws -> [String]
+
+    /// Lets in-flight writes finish and closes the connections.
+    func close() async throws
 }
 
 /// A status change as reported by the merchant's API or the provider's webhook.

@@ -31,13 +31,19 @@ public final class StreamHub: EventBus, Service {
 
     private struct State {
         var byOrder: [String: [UInt64: Subscriber]] = [:]
+        /// The highest `seq` published per watched order, for a relay that
+        /// must re-read what it may have missed.
+        var lastPublished: [String: Int] = [:]
         var lastID: UInt64 = 0
         var count = 0
         var closed = false
 
         mutating func remove(orderID: String, id: UInt64) -> Subscriber? {
             guard let subscriber = byOrder[orderID]?.removeValue(forKey: id) else { return nil }
-            if byOrder[orderID]?.isEmpty == true { byOrder[orderID] = nil }
+            if byOrder[orderID]?.isEmpty == true {
+                byOrder[orderID] = nil
+                lastPublished[orderID] = nil
+            }
             count -= 1
             return subscriber
         }
@@ -84,11 +90,12 @@ public final class StreamHub: EventBus, Service {
     }
 
     public func publish(_ event: PaymentEvent) {
-        guard state.withLock({ $0.byOrder[event.orderID] != nil }) else { return }
+        guard isWatching(event.orderID) else { return }
         let frame = SSEFrame.status(event)
         let publishedAt = clock.now
         let fallenBehind = state.withLock { state -> [Subscriber] in
             guard let subscribers = state.byOrder[event.orderID] else { return [] }
+            state.lastPublished[event.orderID] = max(state.lastPublished[event.orderID] ?? 0, event.seq)
             var dropped: [Subscriber] = []
             for (id, subscriber) in subscribers {
                 if case .dropped = subscriber.continuation.yield(.event(event, frame: frame, publishedAt: publishedAt)) {
@@ -98,6 +105,17 @@ public final class StreamHub: EventBus, Service {
             return dropped
         }
         Self.endFallenBehind(fallenBehind)
+    }
+
+    /// Whether any stream watches the order now.
+    public func isWatching(_ orderID: String) -> Bool {
+        state.withLock { $0.byOrder[orderID] != nil }
+    }
+
+    /// Every watched order with the highest `seq` published to it (0 when
+    /// none yet): where a relay that lost its feed resumes reading.
+    public func watermarks() -> [(orderID: String, seq: Int)] {
+        state.withLock { state in state.byOrder.keys.map { ($0, state.lastPublished[$0] ?? 0) } }
     }
 
     /// Sends due heartbeats and closes streams past their lifetime.
@@ -141,6 +159,7 @@ public final class StreamHub: EventBus, Service {
             state.closed = true
             let all = state.byOrder.values.flatMap(\.values)
             state.byOrder = [:]
+            state.lastPublished = [:]
             state.count = 0
             return all
         }

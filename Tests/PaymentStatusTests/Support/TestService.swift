@@ -5,7 +5,8 @@ import Logging
 import NIOCore
 @testable import PaymentStatus
 
-/// A service on a real SQLite file in a fresh temporary folder, with known secrets.
+/// A service on a fresh database (a real SQLite file in a temporary folder,
+/// or a new PostgreSQL database), with known secrets.
 struct TestService {
     static let apiToken = "test-api-token"
     static let migrations = URL(fileURLWithPath: #filePath)
@@ -14,17 +15,19 @@ struct TestService {
 
     let folder: String
     var configuration: AppConfiguration
+    let kind: StoreKind
 
     init(
-        heartbeat: Duration = .seconds(15), streamTimeout: Duration = .seconds(600),
+        store kind: StoreKind = .sqlite, heartbeat: Duration = .seconds(15), streamTimeout: Duration = .seconds(600),
         configure: (inout AppConfiguration) -> Void = { _ in }
     ) throws {
+        self.kind = kind
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("payment-status-tests-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var configuration = AppConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
-        configuration.databasePath = folder + "/payments.sqlite"
+        configuration.database = .sqlite(path: folder + "/payments.sqlite")
         configuration.migrationsDirectory = Self.migrations
         configuration.apiToken = Self.apiToken
         configuration.streamSecret = "test-stream-secret"
@@ -43,19 +46,48 @@ struct TestService {
 
     /// Opens the services and runs `test` against the router (no sockets).
     func withRouter<T: Sendable>(_ test: @escaping @Sendable (any TestClientProtocol, AppServices) async throws -> T) async throws -> T {
-        let services = try await AppServices.open(configuration, logger: Self.logger)
-        defer { try? services.store.close(); cleanUp() }
-        return try await buildApplication(services, logger: Self.logger).test(.router) { client in
-            try await test(client, services)
+        try await withDatabase { configuration in
+            let services = try await AppServices.open(configuration, logger: Self.logger)
+            do {
+                let result = try await buildApplication(services, logger: Self.logger).test(.router) { client in
+                    try await test(client, services)
+                }
+                try? await services.store.close()  // a test may have closed it already
+                return result
+            } catch {
+                try? await services.store.close()
+                throw error
+            }
         }
     }
 
     /// Opens the services and runs `test` against the real server on a loopback port.
     func withLiveServer<T: Sendable>(_ test: @escaping @Sendable (LiveClient, AppServices) async throws -> T) async throws -> T {
-        let services = try await AppServices.open(configuration, logger: Self.logger)
-        defer { cleanUp() }
-        return try await buildApplication(services, logger: Self.logger).test(.live) { client in
-            try await test(LiveClient(client: client, port: client.port!), services)
+        try await withDatabase { configuration in
+            let services = try await AppServices.open(configuration, logger: Self.logger)
+            return try await buildApplication(services, logger: Self.logger).test(.live) { client in
+                try await test(LiveClient(client: client, port: client.port!), services)
+            }
+        }
+    }
+
+    /// The configuration on a fresh database of the service's kind, removed afterwards.
+    func withDatabase<T>(_ body: (AppConfiguration) async throws -> T) async throws -> T {
+        var configuration = configuration
+        var database: TestDatabase?
+        if kind == .postgres {
+            database = try await TestDatabase.make(.postgres)
+            configuration.database = database!.location
+        }
+        do {
+            let result = try await body(configuration)
+            await database?.remove()
+            cleanUp()
+            return result
+        } catch {
+            await database?.remove()
+            cleanUp()
+            throw error
         }
     }
 
@@ -146,4 +178,9 @@ struct JSON: @unchecked Sendable {
     var array: [JSON] { (value as? [Any])?.map(JSON.init) ?? [] }
     var keys: Set<String> { Set((value as? [String: Any])?.keys.map { $0 } ?? []) }
     var isNull: Bool { value is NSNull }
+}
+
+extension AppServices {
+    /// The SQLite store, for tests that reach under the store protocol.
+    var sqlite: SQLiteStore { store as! SQLiteStore }
 }

@@ -45,6 +45,12 @@ public struct SQLiteStore: PaymentStore {
         try await migrator.migrate(dbWriter)
     }
 
+    /// SQLite's files are the top level of the migrations folder.
+    @discardableResult
+    public func migrate(migrations: String) async throws -> [String] {
+        try await migrate(with: SQLMigrator(directory: migrations))
+    }
+
     /// Checkpoints the WAL and closes every connection.
     public func close() throws {
         try dbWriter.close()
@@ -76,7 +82,6 @@ public struct SQLiteStore: PaymentStore {
         }
     }
 
-    /// A secret stored on an earlier start, if any; read-only, for operator commands.
     public func storedSecret(named name: String) async throws -> String? {
         try await dbWriter.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
     }

@@ -4,7 +4,7 @@ extension SQLiteStore {
     // MARK: - Writes
 
     public func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome {
-        let metadata = try Self.encodeMetadata(draft.metadata)
+        let metadata = try StoredValue.encodeMetadata(draft.metadata)
         return try await batcher.write { db in
             if let existing = try Self.fetchOrder(db, id: id) {
                 return draft.matches(existing) ? .existing(existing) : .conflict(existing)

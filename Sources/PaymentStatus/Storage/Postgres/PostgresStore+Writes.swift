@@ -1,0 +1,118 @@
+import PostgresNIO
+
+extension PostgresStore {
+    public func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome {
+        let metadata = try StoredValue.encodeMetadata(draft.metadata)
+        let ms = time.millisecondsSince1970
+        return try await transaction { connection in
+            // A concurrent create of the same id waits here for the other
+            // transaction, then finds its row.
+            let inserted = try await connection.query("""
+                INSERT INTO orders (id, status, amount, currency, metadata, version, created_at, updated_at)
+                VALUES (\(id), 'initiated', \(draft.amount), \(draft.currency), \(metadata), 1, \(ms), \(ms))
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """, logger: logger).collect()
+            guard !inserted.isEmpty else {
+                guard let existing = try await Self.fetchOrder(connection, id: id, logger: logger) else {
+                    throw StoreUnavailable("order \(id) was neither inserted nor found")
+                }
+                return draft.matches(existing) ? .existing(existing) : .conflict(existing)
+            }
+            let order = Order(
+                id: id, status: .initiated, amount: draft.amount, currency: draft.currency,
+                metadata: draft.metadata, version: 1, createdAt: time, updatedAt: time)
+            let event = PaymentEvent(
+                orderID: id, seq: 1, status: .initiated, previous: nil, source: .api, eventID: nil, reason: nil, at: time)
+            try await insert(event, occurredAt: nil, connection)
+            return .created(order, event)
+        }
+    }
+
+    public func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome {
+        try await transaction { connection in
+            // The row lock serialises every change of this order, across instances.
+            guard let order = try await Self.fetchOrder(connection, id: change.orderID, forUpdate: true, logger: logger) else {
+                return .orderNotFound
+            }
+            if let eventID = change.eventID {
+                let rows = try await connection.query("""
+                    SELECT \(unescaped: Self.eventColumns) FROM events e WHERE e.order_id = \(order.id) AND e.event_id = \(eventID)
+                    """, logger: logger)
+                if let original = try await Self.decodeEvents(rows).first {
+                    return .duplicate(order: order, original: original)
+                }
+            }
+            let verdict = order.status.verdict(movingTo: change.status)
+            guard verdict == .allowed else { return .refused(verdict, order: order) }
+            let event = PaymentEvent(
+                orderID: order.id, seq: order.version + 1, status: change.status, previous: order.status,
+                source: change.source, eventID: change.eventID, reason: change.reason, at: time)
+            try await insert(event, occurredAt: change.occurredAt, connection)
+            try await connection.query("""
+                UPDATE orders SET status = \(event.status.rawValue), version = \(event.seq), updated_at = \(time.millisecondsSince1970)
+                WHERE id = \(order.id)
+                """, logger: logger)
+            return .applied(order: order.asOf(event), event: event)
+        }
+    }
+
+    public func secret(named name: String, orStore candidate: String) async throws -> (value: String, created: Bool) {
+        try await transaction { connection in
+            let inserted = try await connection.query("""
+                INSERT INTO settings (name, value) VALUES (\(name), \(candidate)) ON CONFLICT (name) DO NOTHING RETURNING value
+                """, logger: logger).collect()
+            if !inserted.isEmpty { return (candidate, true) }
+            let rows = try await connection.query("SELECT value FROM settings WHERE name = \(name)", logger: logger).collect()
+            return (try rows.first?.decode(String.self) ?? candidate, false)
+        }
+    }
+
+    /// Appends the event and announces it; the announcement leaves with the commit.
+    private func insert(_ event: PaymentEvent, occurredAt: Timestamp?, _ connection: PostgresConnection) async throws {
+        try await connection.query("""
+            INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at)
+            VALUES (\(event.orderID), \(event.seq), \(event.status.rawValue), \(event.previous?.rawValue),
+                    \(event.source.rawValue), \(event.eventID), \(event.reason), \(event.at.millisecondsSince1970),
+                    \(occurredAt?.millisecondsSince1970))
+            """, logger: logger)
+        let payload = EventNotice(instance: instanceID, event: event).payload(maxLength: maxInlinePayload)
+        try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+    }
+
+    /// Runs `body` in a transaction on a pooled connection: committed when
+    /// it returns, rolled back when it throws.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await Self.translatingErrors {
+            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        }
+    }
+
+    /// Connection and server failures become `StoreUnavailable` (503, retry);
+    /// anything else is a bug and stays as it is.
+    static func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PSQLError where isUnavailable(error) {
+            throw StoreUnavailable("PostgreSQL is unavailable: \(error.code) \(error.serverInfo?[.sqlState] ?? "")")
+        } catch let error as PostgresTransactionError {
+            if let inner = error.closureError as? PSQLError, !isUnavailable(inner) { throw inner }
+            if let inner = error.closureError, !(inner is PSQLError) { throw inner }
+            throw StoreUnavailable("PostgreSQL transaction failed: \(error)")
+        }
+    }
+
+    private static func isUnavailable(_ error: PSQLError) -> Bool {
+        switch error.code {
+        case .server:
+            // Connection exceptions, insufficient resources (disk full), operator
+            // intervention (shutdown, terminated backend), serialization failures.
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return ["08", "53", "57", "40"].contains(String(state.prefix(2)))
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
+            .sslUnsupported, .failedToAddSSLHandler, .queryCancelled:
+            return true
+        default:
+            return false
+        }
+    }
+}
