@@ -31,7 +31,39 @@ struct StorageTests {
         #expect(try await store.pragma("journal_mode") == "wal")
         #expect(try await store.pragma("synchronous") == "2")  // FULL
         #expect(try await store.pragma("foreign_keys") == "1")
+        // No checkpoint inside a commit: SQLiteCheckpointer does them beside the writer.
+        #expect(try await store.pragma("wal_autocheckpoint") == "0")
         try store.close()
+    }
+
+    @Test func theCheckpointerCopiesTheWALWhileWritesGoOn() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let store = try await scratch.migratedStore()
+        let checkpointer = try SQLiteCheckpointer(path: scratch.path, logger: TestService.logger)
+        let draft = try OrderDraft(id: nil, amount: 5, currency: "EUR", metadata: nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for index in 0..<300 { _ = try await store.createOrder(draft, id: "c\(index)", at: .now()) }
+            }
+            // Checkpoints while the writes commit: neither waits for the other.
+            group.addTask {
+                for _ in 0..<20 {
+                    try checkpointer.checkpoint()
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let (frames, copied) = try checkpointer.checkpoint()
+        #expect(frames > 0 && copied == frames, "WAL frames \(frames), copied \(copied)")
+        #expect(try await store.order(id: "c299") != nil)
+        try store.close()
+        // Reopened, every write is there.
+        let reopened = try SQLiteStore(path: scratch.path)
+        #expect(try await reopened.order(id: "c0") != nil)
+        #expect(try await reopened.order(id: "c299") != nil)
+        try reopened.close()
     }
 
     @Test func migrationsApplyOnceInNameOrder() async throws {

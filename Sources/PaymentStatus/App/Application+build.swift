@@ -11,6 +11,8 @@ public struct AppServices: Sendable {
     public let metrics: ServiceMetrics
     /// With PostgreSQL, what feeds other instances' events to this one's hub.
     public let relay: PostgresRelay?
+    /// With SQLite, what checkpoints the WAL off the write path.
+    public let checkpointer: SQLiteCheckpointer?
 
     /// Opens the database, applies pending migrations and resolves the secrets.
     public static func open(
@@ -24,8 +26,10 @@ public struct AppServices: Sendable {
             let hub = StreamHub(configuration: .init(
                 heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout))
             let relay = (store as? PostgresStore).map { PostgresRelay(store: $0, hub: hub, logger: logger) }
+            let checkpointer = try (store as? SQLiteStore).map { try SQLiteCheckpointer(path: $0.path, logger: logger) }
             return AppServices(
-                store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: ServiceMetrics(), relay: relay)
+                store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: ServiceMetrics(),
+                relay: relay, checkpointer: checkpointer)
         } catch {
             try? await store.close()
             throw error
@@ -54,7 +58,8 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
             // Generous for browsers and proxies, small enough that header floods cost little.
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [DatabaseCloser(store: services.store, logger: logger), services.hub] + (services.relay.map { [$0] } ?? []),
+        services: [DatabaseCloser(store: services.store, logger: logger), services.hub]
+            + [services.relay as (any Service)?, services.checkpointer].compactMap { $0 },
         onServerRunning: { channel in
             // Notice level, so it shows above the access log's info lines; tests read the port from it.
             let address = channel.localAddress

@@ -34,23 +34,26 @@ extension Request {
 /// well-formed one with a wrong field (422).
 func decodeBody<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(BodyProblem) -> T {
     let data = Data(buffer.readableBytesView)
-    // Well-formedness first: JSONDecoder's errors do not reliably tell a
-    // broken document from a field of the wrong type.
+    let failure: DecodingError
+    do {
+        // One parse on the happy path; the document is examined again only when it fails.
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch let error as DecodingError {
+        failure = error
+    } catch {
+        throw .malformed("the body could not be read")
+    }
+    // JSONDecoder's errors do not reliably tell a broken document from a
+    // field of the wrong type: a broken document or one that is not an object is 400.
     guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
         throw .malformed("the body must be a JSON object")
     }
-    do {
-        return try JSONDecoder().decode(T.self, from: data)
-    } catch let error as DecodingError {
-        switch error {
-        case .keyNotFound(let key, let context):
-            throw .invalid(InputError(field: fieldPath(context.codingPath + [key]), message: "is required"))
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            throw .invalid(InputError(field: fieldPath(context.codingPath), message: "has the wrong type or an invalid value"))
-        @unknown default:
-            throw .malformed("the body could not be read")
-        }
-    } catch {
+    switch failure {
+    case .keyNotFound(let key, let context):
+        throw .invalid(InputError(field: fieldPath(context.codingPath + [key]), message: "is required"))
+    case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+        throw .invalid(InputError(field: fieldPath(context.codingPath), message: "has the wrong type or an invalid value"))
+    @unknown default:
         throw .malformed("the body could not be read")
     }
 }

@@ -80,7 +80,10 @@ public final class StreamHub: EventBus, Service {
         state.withLock { state in
             state.byOrder[orderID, default: [:]][id] = Subscriber(
                 continuation: continuation, onFallBehind: onFallBehind, deadline: now.advanced(by: configuration.maxLifetime),
-                nextHeartbeat: now.advanced(by: configuration.heartbeatInterval))
+                // The first keep-alive comes after a random part of the interval, so that
+                // streams opened together (a reconnect storm, a bench) do not all
+                // get theirs in the same tick, delaying the events behind them.
+                nextHeartbeat: now.advanced(by: configuration.heartbeatInterval * Double.random(in: 0.25...1)))
             state.count += 1
         }
         return EventSubscription(signals: signals) { [weak self] in

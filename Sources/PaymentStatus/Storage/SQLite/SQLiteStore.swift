@@ -10,11 +10,14 @@ import Foundation
 /// so that a returned write has been fsynced and survives a power cut.
 public struct SQLiteStore: PaymentStore {
     let dbWriter: DatabasePool
+    /// The database file, for the checkpointing connection.
+    public let path: String
     /// Transitions and creations go through here: concurrent ones share a commit.
     let batcher: WriteBatcher
 
     /// Opens (creating if needed) the database at `path`. Its folder is created too.
     public init(path: String) throws {
+        self.path = path
         let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         if !folder.isEmpty {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -31,6 +34,8 @@ public struct SQLiteStore: PaymentStore {
         // checked, because a 2xx promises the change is on disk.
         let synchronous = try dbWriter.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Checkpoints run beside the writer (SQLiteCheckpointer), not inside a commit.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             return try Int.fetchOne(db, sql: "PRAGMA synchronous")
         }
         guard synchronous == 2 else {
