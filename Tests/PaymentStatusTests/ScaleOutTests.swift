@@ -203,4 +203,33 @@ struct ScaleOutTests {
             }
         }
     }
+
+    @Test func writesAnswer503WhileTheDatabaseRefusesConnectionsAndRecover() async throws {
+        try await TestService(store: .postgres).withLiveServer { live, services in
+            guard case .postgres(let server) = services.configuration.database else { Issue.record("not PostgreSQL"); return }
+            try await live.client.createOrder(id: "o1")
+            // The database goes away: new connections refused, open ones cut.
+            try await TestPostgres.admin { connection in
+                _ = try await connection.query(
+                    "ALTER DATABASE \(unescaped: server.database) WITH ALLOW_CONNECTIONS false", logger: TestService.logger).collect()
+                _ = try await connection.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(server.database)",
+                    logger: TestService.logger).collect()
+            }
+            try RouterTests.expectProblem(try await live.client.transition("o1", to: "processing"), .serviceUnavailable)
+            try RouterTests.expectProblem(try await live.client.get("/readyz", headers: [:]), .serviceUnavailable)
+            #expect(try await live.client.get("/healthz", headers: [:]).status == .ok)
+
+            try await TestPostgres.admin { connection in
+                _ = try await connection.query(
+                    "ALTER DATABASE \(unescaped: server.database) WITH ALLOW_CONNECTIONS true", logger: TestService.logger).collect()
+            }
+            try await eventually(30, "the service to reach the database again") {
+                (try? await live.client.get("/readyz", headers: [:]).status) == .ok
+            }
+            // Nothing half-done: the refused transition left no trace, and it can be sent again.
+            #expect(try await live.client.transition("o1", to: "processing").status == .ok)
+            #expect(try JSON(try await live.client.get("/v1/orders/o1").body)["version"].int == 2)
+        }
+    }
 }

@@ -16,8 +16,8 @@ extension PostgresStore {
         }
     }
 
-    static func decodeEvents(_ rows: PostgresRowSequence) async throws -> [PaymentEvent] {
-        try await rows.collect().map { row in
+    static func decodeEvents(_ rows: [PostgresRow]) throws -> [PaymentEvent] {
+        try rows.map { row in
             var cells = Cells(row)
             return try cells.event()
         }

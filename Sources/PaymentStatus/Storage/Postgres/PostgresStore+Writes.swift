@@ -4,60 +4,75 @@ extension PostgresStore {
     public func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome {
         let metadata = try StoredValue.encodeMetadata(draft.metadata)
         let ms = time.millisecondsSince1970
-        return try await transaction { connection in
-            // A concurrent create of the same id waits here for the other
-            // transaction, then finds its row.
-            let inserted = try await connection.query("""
+        let event = PaymentEvent(
+            orderID: id, seq: 1, status: .initiated, previous: nil, source: .api, eventID: nil, reason: nil, at: time)
+        let payload = notice(event)
+        // One statement, so one transaction and one round trip: the order,
+        // its first event and the announcement, or nothing when the id
+        // exists (a concurrent create of the same id waits for the other
+        // transaction, then finds its row).
+        let created = try await rows("""
+            WITH created AS (
                 INSERT INTO orders (id, status, amount, currency, metadata, version, created_at, updated_at)
                 VALUES (\(id), 'initiated', \(draft.amount), \(draft.currency), \(metadata), 1, \(ms), \(ms))
                 ON CONFLICT (id) DO NOTHING RETURNING id
-                """, logger: logger).collect()
-            guard !inserted.isEmpty else {
-                guard let existing = try await Self.fetchOrder(connection, id: id, logger: logger) else {
-                    throw StoreUnavailable("order \(id) was neither inserted nor found")
-                }
-                return draft.matches(existing) ? .existing(existing) : .conflict(existing)
-            }
+            ), first_event AS (
+                INSERT INTO events (order_id, seq, status, source, at)
+                SELECT id, 1, 'initiated', 'api', \(ms) FROM created
+            )
+            SELECT pg_notify(\(Self.channel), \(payload)) FROM created
+            """)
+        if !created.isEmpty {
             let order = Order(
                 id: id, status: .initiated, amount: draft.amount, currency: draft.currency,
                 metadata: draft.metadata, version: 1, createdAt: time, updatedAt: time)
-            let event = PaymentEvent(
-                orderID: id, seq: 1, status: .initiated, previous: nil, source: .api, eventID: nil, reason: nil, at: time)
-            try await insert(event, occurredAt: nil, connection)
             return .created(order, event)
         }
+        guard let existing = try await order(id: id) else {
+            throw StoreUnavailable("order \(id) was neither inserted nor found")
+        }
+        return draft.matches(existing) ? .existing(existing) : .conflict(existing)
     }
 
     public func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome {
-        try await transaction { connection in
-            // The row lock serialises every change of this order, across instances.
-            guard let order = try await Self.fetchOrder(connection, id: change.orderID, forUpdate: true, logger: logger) else {
-                return .orderNotFound
-            }
-            if let eventID = change.eventID {
-                let rows = try await connection.query("""
-                    SELECT \(unescaped: Self.eventColumns) FROM events e WHERE e.order_id = \(order.id) AND e.event_id = \(eventID)
-                    """, logger: logger)
-                if let original = try await Self.decodeEvents(rows).first {
-                    return .duplicate(order: order, original: original)
-                }
-            }
+        try await transaction { [logger] connection in
+            // The row lock serialises every change of this order, across
+            // instances; the same query finds an earlier event with this `event_id`.
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.orderColumns), \(unescaped: Self.eventColumns)
+                FROM orders o LEFT JOIN events e ON e.order_id = o.id AND e.event_id = \(change.eventID)
+                WHERE o.id = \(change.orderID) FOR UPDATE OF o
+                """, logger: logger).collect()
+            guard let row = rows.first else { return .orderNotFound }
+            var cells = Cells(row)
+            let order = try cells.order()
+            if !cells.nextIsNull { return .duplicate(order: order, original: try cells.event()) }
             let verdict = order.status.verdict(movingTo: change.status)
             guard verdict == .allowed else { return .refused(verdict, order: order) }
             let event = PaymentEvent(
                 orderID: order.id, seq: order.version + 1, status: change.status, previous: order.status,
                 source: change.source, eventID: change.eventID, reason: change.reason, at: time)
-            try await insert(event, occurredAt: change.occurredAt, connection)
+            let ms = time.millisecondsSince1970
+            // The event, the order's new state and the announcement in one round
+            // trip; the announcement leaves with the commit.
             try await connection.query("""
-                UPDATE orders SET status = \(event.status.rawValue), version = \(event.seq), updated_at = \(time.millisecondsSince1970)
-                WHERE id = \(order.id)
-                """, logger: logger)
+                WITH appended AS (
+                    INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at)
+                    VALUES (\(event.orderID), \(event.seq), \(event.status.rawValue), \(event.previous?.rawValue),
+                            \(event.source.rawValue), \(event.eventID), \(event.reason), \(ms),
+                            \(change.occurredAt?.millisecondsSince1970))
+                ), moved AS (
+                    UPDATE orders SET status = \(event.status.rawValue), version = \(event.seq), updated_at = \(ms)
+                    WHERE id = \(order.id)
+                )
+                SELECT pg_notify(\(Self.channel), \(self.notice(event)))
+                """, logger: logger).collect()
             return .applied(order: order.asOf(event), event: event)
         }
     }
 
     public func secret(named name: String, orStore candidate: String) async throws -> (value: String, created: Bool) {
-        try await transaction { connection in
+        try await transaction { [logger] connection in
             let inserted = try await connection.query("""
                 INSERT INTO settings (name, value) VALUES (\(name), \(candidate)) ON CONFLICT (name) DO NOTHING RETURNING value
                 """, logger: logger).collect()
@@ -67,23 +82,17 @@ extension PostgresStore {
         }
     }
 
-    /// Appends the event and announces it; the announcement leaves with the commit.
-    private func insert(_ event: PaymentEvent, occurredAt: Timestamp?, _ connection: PostgresConnection) async throws {
-        try await connection.query("""
-            INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at)
-            VALUES (\(event.orderID), \(event.seq), \(event.status.rawValue), \(event.previous?.rawValue),
-                    \(event.source.rawValue), \(event.eventID), \(event.reason), \(event.at.millisecondsSince1970),
-                    \(occurredAt?.millisecondsSince1970))
-            """, logger: logger)
-        let payload = EventNotice(instance: instanceID, event: event).payload(maxLength: maxInlinePayload)
-        try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+    /// The `NOTIFY` payload announcing `event` to the other instances.
+    private func notice(_ event: PaymentEvent) -> String {
+        EventNotice(instance: instanceID, event: event).payload(maxLength: maxInlinePayload)
     }
 
     /// Runs `body` in a transaction on a pooled connection: committed when
     /// it returns, rolled back when it throws.
-    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await Self.translatingErrors {
-            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let logger = self.logger
+        return try await withConnection { connection in
+            try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
         }
     }
 

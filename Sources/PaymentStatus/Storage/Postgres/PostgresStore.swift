@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The shared store for several instances: PostgreSQL through a pool of
 /// connections. Each write is one transaction that locks the order's row and
@@ -59,8 +60,8 @@ public final class PostgresStore: PaymentStore {
 
     public func order(id: String) async throws -> Order? {
         try await Self.translatingErrors {
-            let rows = try await client.query("SELECT \(unescaped: Self.orderColumns) FROM orders o WHERE o.id = \(id)", logger: logger)
-            return try await rows.collect().first.map { row in
+            let rows = try await rows("SELECT \(unescaped: Self.orderColumns) FROM orders o WHERE o.id = \(id)")
+            return try rows.first.map { row in
                 var cells = Cells(row)
                 return try cells.order()
             }
@@ -70,11 +71,11 @@ public final class PostgresStore: PaymentStore {
     public func orderWithEvents(id: String) async throws -> (Order, [PaymentEvent])? {
         // One statement, so one snapshot: the version and the newest event agree.
         try await Self.translatingErrors {
-            let rows = try await client.query("""
+            let rows = try await rows("""
                 SELECT \(unescaped: Self.orderColumns), \(unescaped: Self.eventColumns)
                 FROM orders o LEFT JOIN events e ON e.order_id = o.id
                 WHERE o.id = \(id) ORDER BY e.seq
-                """, logger: logger).collect()
+                """)
             var order: Order?
             var events: [PaymentEvent] = []
             for row in rows {
@@ -88,11 +89,10 @@ public final class PostgresStore: PaymentStore {
 
     public func events(orderID: String, after seq: Int, limit: Int) async throws -> [PaymentEvent] {
         try await Self.translatingErrors {
-            let rows = try await client.query("""
+            try Self.decodeEvents(try await rows("""
                 SELECT \(unescaped: Self.eventColumns) FROM events e
                 WHERE e.order_id = \(orderID) AND e.seq > \(seq) ORDER BY e.seq LIMIT \(min(limit, Int(Int32.max)))
-                """, logger: logger)
-            return try await Self.decodeEvents(rows)
+                """))
         }
     }
 
@@ -103,35 +103,82 @@ public final class PostgresStore: PaymentStore {
         return try await Self.translatingErrors {
             let ids = watermarks.map(\.orderID)
             let seqs = watermarks.map(\.seq)
-            let rows = try await client.query("""
+            return try Self.decodeEvents(try await rows("""
                 SELECT \(unescaped: Self.eventColumns)
                 FROM unnest(\(ids)::text[], \(seqs)::bigint[]) AS w(order_id, seq)
                 JOIN events e ON e.order_id = w.order_id AND e.seq > w.seq
                 ORDER BY e.order_id, e.seq
-                """, logger: logger)
-            return try await Self.decodeEvents(rows)
+                """))
         }
     }
 
     public func latestEvent(orderID: String) async throws -> PaymentEvent? {
         try await Self.translatingErrors {
-            let rows = try await client.query("""
+            try Self.decodeEvents(try await rows("""
                 SELECT \(unescaped: Self.eventColumns) FROM events e WHERE e.order_id = \(orderID) ORDER BY e.seq DESC LIMIT 1
-                """, logger: logger)
-            return try await Self.decodeEvents(rows).first
+                """)).first
         }
     }
 
     public func storedSecret(named name: String) async throws -> String? {
         try await Self.translatingErrors {
-            let rows = try await client.query("SELECT value FROM settings WHERE name = \(name)", logger: logger)
-            return try await rows.collect().first.map { try $0.decode(String.self) }
+            try await rows("SELECT value FROM settings WHERE name = \(name)").first.map { try $0.decode(String.self) }
         }
     }
 
     public func checkReadiness() async throws {
         try await Self.translatingErrors {
-            _ = try await client.query("SELECT count(*) FROM schema_migrations", logger: logger).collect()
+            _ = try await rows("SELECT count(*) FROM schema_migrations")
         }
     }
+
+    // MARK: - Connections
+
+    /// How long a request waits for a pooled connection before it is answered
+    /// 503: while PostgreSQL is unreachable the pool keeps trying to connect,
+    /// and requests must not hang meanwhile.
+    static let leaseTimeout: Duration = .seconds(5)
+
+    /// Runs `body` on a pooled connection, failing with `StoreUnavailable`
+    /// when none is had within `leaseTimeout`. Once `body` runs it is never
+    /// interrupted: a query cut in the middle would leave its outcome unknown.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leased = LeaseFlag()
+        let client = self.client
+        return try await Self.translatingErrors {
+            try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        leased.value.store(true, ordering: .relaxed)
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: Self.leaseTimeout)
+                    if !leased.value.load(ordering: .relaxed) {
+                        throw StoreUnavailable("no PostgreSQL connection within \(Self.leaseTimeout)")
+                    }
+                    return nil
+                }
+                while let result = try await group.next() {
+                    if let value = result {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw CancellationError()
+            }
+        }
+    }
+
+    /// The rows of one query, on a pooled connection.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let logger = self.logger
+        return try await withConnection { connection in try await connection.query(query, logger: logger).collect() }
+    }
+}
+
+/// Set once a connection was leased (read by the lease timeout).
+private final class LeaseFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
