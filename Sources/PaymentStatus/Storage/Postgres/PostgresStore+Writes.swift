@@ -36,17 +36,22 @@ extension PostgresStore {
 
     public func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome {
         try await transaction { [logger] connection in
-            // The row lock serialises every change of this order, across
-            // instances; the same query finds an earlier event with this `event_id`.
-            let rows = try await connection.query("""
-                SELECT \(unescaped: Self.orderColumns), \(unescaped: Self.eventColumns)
-                FROM orders o LEFT JOIN events e ON e.order_id = o.id AND e.event_id = \(change.eventID)
-                WHERE o.id = \(change.orderID) FOR UPDATE OF o
-                """, logger: logger).collect()
-            guard let row = rows.first else { return .orderNotFound }
-            var cells = Cells(row)
-            let order = try cells.order()
-            if !cells.nextIsNull { return .duplicate(order: order, original: try cells.event()) }
+            // The row lock serialises every change of this order, across instances.
+            guard let order = try await Self.fetchOrder(connection, id: change.orderID, forUpdate: true, logger: logger) else {
+                return .orderNotFound
+            }
+            // A statement of its own, so that its snapshot, taken after the lock was
+            // granted, sees an event that a transaction holding the lock before just
+            // committed (a join in the locking statement would not: PostgreSQL
+            // re-reads only the locked row when the lock is granted late).
+            if let eventID = change.eventID {
+                let rows = try await connection.query("""
+                    SELECT \(unescaped: Self.eventColumns) FROM events e WHERE e.order_id = \(order.id) AND e.event_id = \(eventID)
+                    """, logger: logger).collect()
+                if let original = try Self.decodeEvents(rows).first {
+                    return .duplicate(order: order, original: original)
+                }
+            }
             let verdict = order.status.verdict(movingTo: change.status)
             guard verdict == .allowed else { return .refused(verdict, order: order) }
             let event = PaymentEvent(
