@@ -36,7 +36,11 @@ struct ReliabilityTests {
 
     @Test func connectionsThatNeverFinishTheirHeadersAreClosedAndOthersAreServed() async throws {
         try await TestService(heartbeat: .milliseconds(200), configure: { $0.idleTimeout = .milliseconds(500) }).withLiveServer { live, services in
-            try await live.client.createOrder(id: "o1")
+            // Fresh connections throughout: the idle timeout also closes the shared
+            // client's keep-alive connection whenever the machine is slow to use it.
+            let created = try await BinaryTests.request(
+                live.port, "/v1/orders", method: .post, token: TestService.apiToken, json: #"{"id":"o1","amount":5,"currency":"EUR"}"#)
+            #expect(created.status == .created)
             // An open stream lives longer than the idle timeout: it is not idle.
             let stream = try await live.openStream(LiveStreamTests.path("o1", services))
             _ = try await stream.nextEvent()
@@ -46,7 +50,6 @@ struct ReliabilityTests {
                 try await connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 slow.append(connection)
             }
-            // (Fresh connections from here: the idle timeout closes a client's idle keep-alive one too.)
             #expect(try await BinaryTests.request(live.port, "/healthz").status == .ok)
             for connection in slow {
                 try await eventually(15, "the server to close a stalled connection") { connection.isClosedByServer }
