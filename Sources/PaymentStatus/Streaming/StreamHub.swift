@@ -4,7 +4,10 @@ import Synchronization
 
 /// The in-process fan-out: per order, the set of open streams. One timer
 /// (the `run()` loop) drives every stream's heartbeats and maximum lifetime,
-/// rather than a timer per stream.
+/// rather than a timer per stream. Each tick touches only the streams due in
+/// it (a timing wheel), and streams opened together have their keep-alives
+/// spread over the interval, so that no tick wakes thousands of streams at
+/// once while events wait behind them.
 public final class StreamHub: EventBus, Service {
     /// Timing and buffering of the streams the hub serves.
     public struct Configuration: Sendable {
@@ -29,8 +32,18 @@ public final class StreamHub: EventBus, Service {
         var nextHeartbeat: ContinuousClock.Instant
     }
 
+    private struct Key: Hashable {
+        let orderID: String
+        let id: UInt64
+    }
+
     private struct State {
         var byOrder: [String: [UInt64: Subscriber]] = [:]
+        /// Tick number → the streams due then (for a keep-alive or their end).
+        /// Entries of streams gone meanwhile are skipped when their tick comes.
+        var wheel: [Int: [Key]] = [:]
+        /// The last tick whose entries were handled.
+        var lastTick = 0
         /// The highest `seq` published per watched order, for a relay that
         /// must re-read what it may have missed.
         var lastPublished: [String: Int] = [:]
@@ -52,9 +65,21 @@ public final class StreamHub: EventBus, Service {
     public let configuration: Configuration
     private let state = Mutex(State())
     private let clock = ContinuousClock()
+    private let origin: ContinuousClock.Instant
+    /// How often `run()` ticks: a 150th of the shorter of the heartbeat interval
+    /// and the lifetime, between 10 and 100 ms.
+    let tickInterval: Duration
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
+        origin = clock.now
+        let shortest = min(configuration.heartbeatInterval, configuration.maxLifetime)
+        tickInterval = max(min(shortest / 150, .milliseconds(100)), .milliseconds(10))
+    }
+
+    /// The first tick at or after `instant`.
+    private func tick(at instant: ContinuousClock.Instant) -> Int {
+        Int(((instant - origin) / tickInterval).rounded(.up))
     }
 
     public var openSubscriptions: Int { state.withLock { $0.count } }
@@ -77,13 +102,16 @@ public final class StreamHub: EventBus, Service {
         continuation.onTermination = { [weak self] _ in
             self?.state.withLock { _ = $0.remove(orderID: orderID, id: id) }
         }
+        let subscriber = Subscriber(
+            continuation: continuation, onFallBehind: onFallBehind, deadline: now.advanced(by: configuration.maxLifetime),
+            // The first keep-alive comes after a random part of the interval, so that
+            // streams opened together (a reconnect storm, a bench) do not all
+            // get theirs in the same tick.
+            nextHeartbeat: now.advanced(by: configuration.heartbeatInterval * Double.random(in: 0.25...1)))
+        let due = tick(at: min(subscriber.nextHeartbeat, subscriber.deadline))
         state.withLock { state in
-            state.byOrder[orderID, default: [:]][id] = Subscriber(
-                continuation: continuation, onFallBehind: onFallBehind, deadline: now.advanced(by: configuration.maxLifetime),
-                // The first keep-alive comes after a random part of the interval, so that
-                // streams opened together (a reconnect storm, a bench) do not all
-                // get theirs in the same tick, delaying the events behind them.
-                nextHeartbeat: now.advanced(by: configuration.heartbeatInterval * Double.random(in: 0.25...1)))
+            state.byOrder[orderID, default: [:]][id] = subscriber
+            state.wheel[max(due, state.lastTick + 1), default: []].append(Key(orderID: orderID, id: id))
             state.count += 1
         }
         return EventSubscription(signals: signals) { [weak self] in
@@ -121,24 +149,38 @@ public final class StreamHub: EventBus, Service {
         state.withLock { state in state.byOrder.keys.map { ($0, state.lastPublished[$0] ?? 0) } }
     }
 
-    /// Sends due heartbeats and closes streams past their lifetime.
+    /// Sends due heartbeats and closes streams past their lifetime: the
+    /// streams filed under the ticks that have come since the last call.
     func tick() {
         let now = clock.now
+        let current = Int(((now - origin) / tickInterval).rounded(.down))
         var fallenBehind: [Subscriber] = []
         let ending = state.withLock { state -> [Subscriber] in
+            guard current > state.lastTick else { return [] }
+            var due: [Key] = []
+            if current - state.lastTick <= state.wheel.count {
+                for tick in (state.lastTick + 1)...current { due += state.wheel.removeValue(forKey: tick) ?? [] }
+            } else {
+                for tick in state.wheel.keys where tick <= current { due += state.wheel.removeValue(forKey: tick) ?? [] }
+            }
+            state.lastTick = current
             var ending: [Subscriber] = []
-            for (orderID, subscribers) in state.byOrder {
-                for (id, subscriber) in subscribers {
-                    if subscriber.deadline <= now {
-                        ending.append(state.remove(orderID: orderID, id: id)!)
-                    } else if subscriber.nextHeartbeat <= now {
-                        if case .dropped = subscriber.continuation.yield(.heartbeat) {
-                            fallenBehind.append(state.remove(orderID: orderID, id: id)!)
-                        } else {
-                            state.byOrder[orderID]?[id]?.nextHeartbeat = now.advanced(by: configuration.heartbeatInterval)
-                        }
-                    }
+            for key in due {
+                guard var subscriber = state.byOrder[key.orderID]?[key.id] else { continue }  // gone meanwhile
+                if subscriber.deadline <= now {
+                    ending.append(state.remove(orderID: key.orderID, id: key.id)!)
+                    continue
                 }
+                if subscriber.nextHeartbeat <= now {
+                    if case .dropped = subscriber.continuation.yield(.heartbeat) {
+                        fallenBehind.append(state.remove(orderID: key.orderID, id: key.id)!)
+                        continue
+                    }
+                    subscriber.nextHeartbeat = now.advanced(by: configuration.heartbeatInterval)
+                    state.byOrder[key.orderID]?[key.id] = subscriber
+                }
+                let next = max(tick(at: min(subscriber.nextHeartbeat, subscriber.deadline)), current + 1)
+                state.wheel[next, default: []].append(key)
             }
             return ending
         }
@@ -163,6 +205,7 @@ public final class StreamHub: EventBus, Service {
             let all = state.byOrder.values.flatMap(\.values)
             state.byOrder = [:]
             state.lastPublished = [:]
+            state.wheel = [:]
             state.count = 0
             return all
         }
@@ -171,11 +214,9 @@ public final class StreamHub: EventBus, Service {
 
     /// The timer loop; ends the streams when the service shuts down.
     public func run() async throws {
-        let shortest = min(configuration.heartbeatInterval, configuration.maxLifetime)
-        let interval = max(min(shortest / 4, .seconds(1)), .milliseconds(10))
         try? await cancelWhenGracefulShutdown {
             while true {
-                try await Task.sleep(for: interval)
+                try await Task.sleep(for: self.tickInterval)
                 self.tick()
             }
         }
