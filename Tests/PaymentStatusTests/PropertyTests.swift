@@ -55,22 +55,45 @@ struct PropertyTests {
         }
     }
 
+    static func event(_ random: inout Generator) -> PaymentEvent {
+        PaymentEvent(
+            orderID: "o\(random.next() % 1000)", seq: Int(random.next() % 1_000_000) + 1,
+            status: PaymentStatus.allCases.randomElement(using: &random)!,
+            previous: Bool.random(using: &random) ? PaymentStatus.allCases.randomElement(using: &random) : nil,
+            source: Bool.random(using: &random) ? .api : .webhook,
+            eventID: Bool.random(using: &random) ? Self.text(&random) : nil,
+            reason: Bool.random(using: &random) ? Self.text(&random) : nil,
+            at: Timestamp(millisecondsSince1970: Int64(random.next() % 4_102_444_800_000)))
+    }
+
     @Test func eventsRoundTripThroughTheirWireFormat() throws {
         var random = Generator(state: Self.seed &+ 2)
         for _ in 0..<Self.cases {
-            let event = PaymentEvent(
-                orderID: "o\(random.next() % 1000)", seq: Int(random.next() % 1_000_000) + 1,
-                status: PaymentStatus.allCases.randomElement(using: &random)!,
-                previous: Bool.random(using: &random) ? PaymentStatus.allCases.randomElement(using: &random) : nil,
-                source: Bool.random(using: &random) ? .api : .webhook,
-                eventID: Bool.random(using: &random) ? Self.text(&random) : nil,
-                reason: Bool.random(using: &random) ? Self.text(&random) : nil,
-                at: Timestamp(millisecondsSince1970: Int64(random.next() % 4_102_444_800_000)))
+            let event = Self.event(&random)
             let json = try JSON(WireFormat.encode(event))
             #expect(json["order_id"].string == event.orderID && json["seq"].int == event.seq)
             #expect(json["status"].string == event.status.rawValue && json["previous"].string == event.previous?.rawValue)
             #expect(json["event_id"].string == event.eventID && json["reason"].string == event.reason)
             #expect(json["at"].string.flatMap(Timestamp.init(rfc3339:)) == event.at)
+        }
+    }
+
+    /// What instances tell each other through PostgreSQL: any event survives
+    /// the payload, a payload too long for a notification drops the event but
+    /// keeps where to read it, and garbage (anyone who can NOTIFY can send it)
+    /// is refused, never a crash.
+    @Test func eventNoticesRoundTripAndGarbageIsRefused() throws {
+        var random = Generator(state: Self.seed &+ 6)
+        for _ in 0..<Self.cases {
+            let event = Self.event(&random)
+            let notice = EventNotice(instance: "i1", event: event)
+            #expect(try EventNotice(payload: notice.payload(maxLength: 7900)).paymentEvent() == event)
+            let bare = try EventNotice(payload: notice.payload(maxLength: 20))
+            #expect(bare.event == nil && bare.orderID == event.orderID && bare.seq == event.seq && bare.instance == "i1")
+            let garbage = Self.text(&random, maxLength: 80)
+            if let parsed = try? EventNotice(payload: garbage) {
+                _ = try? parsed.paymentEvent()  // whatever parsed must not crash when read
+            }
         }
     }
 

@@ -35,7 +35,7 @@ struct ReliabilityTests {
     }
 
     @Test func connectionsThatNeverFinishTheirHeadersAreClosedAndOthersAreServed() async throws {
-        try await TestService(heartbeat: .milliseconds(200), configure: { $0.idleTimeout = .milliseconds(500) }).withLiveServer { live, services in
+        try await TestService(heartbeat: .milliseconds(200), configure: { $0.idleTimeout = .seconds(2) }).withLiveServer { live, services in
             // Fresh connections throughout: the idle timeout also closes the shared
             // client's keep-alive connection whenever the machine is slow to use it.
             let created = try await BinaryTests.request(
