@@ -32,4 +32,20 @@ public struct Order: Sendable, Equatable {
         order.updatedAt = event.at
         return order
     }
+
+    /// The event that `change` appends to this order at `time` (the next
+    /// `seq`), or the transition table's verdict when it refuses the move.
+    /// Every store applies a change through this one rule.
+    public func nextEvent(for change: StatusChange, at time: Timestamp) -> Result<PaymentEvent, TransitionRefused> {
+        let verdict = status.verdict(movingTo: change.status)
+        guard verdict == .allowed else { return .failure(TransitionRefused(verdict: verdict)) }
+        return .success(PaymentEvent(
+            orderID: id, seq: version + 1, status: change.status, previous: status,
+            source: change.source, eventID: change.eventID, reason: change.reason, at: time))
+    }
+}
+
+/// Why the transition table refused a change (never `.allowed`).
+public struct TransitionRefused: Error, Equatable, Sendable {
+    public let verdict: TransitionVerdict
 }

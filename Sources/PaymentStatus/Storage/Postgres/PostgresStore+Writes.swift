@@ -52,11 +52,11 @@ extension PostgresStore {
                     return .duplicate(order: order, original: original)
                 }
             }
-            let verdict = order.status.verdict(movingTo: change.status)
-            guard verdict == .allowed else { return .refused(verdict, order: order) }
-            let event = PaymentEvent(
-                orderID: order.id, seq: order.version + 1, status: change.status, previous: order.status,
-                source: change.source, eventID: change.eventID, reason: change.reason, at: time)
+            let event: PaymentEvent
+            switch order.nextEvent(for: change, at: time) {
+            case .success(let next): event = next
+            case .failure(let refused): return .refused(refused.verdict, order: order)
+            }
             let ms = time.millisecondsSince1970
             // The event, the order's new state and the announcement in one round
             // trip; the announcement leaves with the commit.

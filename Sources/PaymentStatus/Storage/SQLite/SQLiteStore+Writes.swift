@@ -38,11 +38,11 @@ extension SQLiteStore {
             {
                 return .duplicate(order: order, original: original)
             }
-            let verdict = order.status.verdict(movingTo: change.status)
-            guard verdict == .allowed else { return .refused(verdict, order: order) }
-            let event = PaymentEvent(
-                orderID: order.id, seq: order.version + 1, status: change.status, previous: order.status,
-                source: change.source, eventID: change.eventID, reason: change.reason, at: time)
+            let event: PaymentEvent
+            switch order.nextEvent(for: change, at: time) {
+            case .success(let next): event = next
+            case .failure(let refused): return .refused(refused.verdict, order: order)
+            }
             try Self.insert(event, occurredAt: change.occurredAt, db)
             try db.cachedStatement(sql: "UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ?")
                 .execute(arguments: [event.status.rawValue, event.seq, time.millisecondsSince1970, order.id])
