@@ -58,9 +58,9 @@ struct StreamHubTests {
     }
 
     @Test func aSubscriberThatFallsBehindIsClosedNotBufferedWithoutBound() async {
-        let hub = StreamHub(configuration: .init(bufferCapacity: 4))
+        let hub = StreamHub()
         let cut = Counter()
-        let slow = hub.subscribe(orderID: "a") { cut.increment() }
+        let slow = hub.subscribe(orderID: "a", bufferCapacity: 4) { cut.increment() }
         for seq in 1...10 { hub.publish(Self.event("a", seq)) }
         #expect(hub.openSubscriptions == 0)
         #expect(cut.value == 1)  // its connection is cut once

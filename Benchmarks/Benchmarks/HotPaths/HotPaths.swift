@@ -1,6 +1,14 @@
 import Benchmark
 import Foundation
 import PaymentStatus
+import Synchronization
+
+/// A stream that only counts what it is handed: the hub's own cost, without the sockets.
+final class CountingSink: StreamSink {
+    let received = Atomic(0)
+    func receive(_ signal: StreamSignal) { received.add(1, ordering: .relaxed) }
+    func end() {}
+}
 
 /// The paths every transition takes: the rules and the durable append, the
 /// SSE frame (encoded once per event), and the fan-out to an order's streams.
@@ -24,8 +32,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("hub fan-out: one event to 100 streams of its order", configuration: .init(scalingFactor: .kilo)) { benchmark in
-        let hub = StreamHub(configuration: .init(bufferCapacity: 1_000_000))
-        let subscriptions = (0..<100).map { _ in hub.subscribe(orderID: event.orderID) }
+        let hub = StreamHub()
+        let subscriptions = (0..<100).map { _ in hub.subscribe(orderID: event.orderID, sink: CountingSink()) }
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { hub.publish(event) }
         benchmark.stopMeasurement()

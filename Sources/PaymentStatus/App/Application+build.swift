@@ -53,6 +53,8 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
     return Application(
         router: try buildRouter(services, logger: logger),
         server: .http1(configuration: .init(
+            // Per connection: writes the order's stream once the stream route hands the connection over.
+            additionalChannelHandlers: [SSEConnectionHandler()],
             idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds * 1_000_000_000
                 + configuration.idleTimeout.components.attoseconds / 1_000_000_000)),
             // Generous for browsers and proxies, small enough that header floods cost little.

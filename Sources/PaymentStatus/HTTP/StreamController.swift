@@ -1,7 +1,6 @@
 import Hummingbird
 import Logging
 import NIOCore
-import ServiceLifecycle
 
 /// `GET /v1/orders/{id}/events`: the order's Server-Sent Events stream.
 struct StreamController {
@@ -42,33 +41,58 @@ struct StreamController {
             // for it would leave the page blind, so start again from the current state.
             lastEventID = nil
         }
-        let stream = OrderStream(store: store, orderID: id, lastEventID: lastEventID, retryMilliseconds: retryMilliseconds, metrics: metrics)
-        let bus = self.bus
+        let prelude = SSEFrame.retry(milliseconds: retryMilliseconds)
+        let resumeAfter = lastEventID
+        let (store, bus, metrics) = (self.store, self.bus, self.metrics)
         let channel = context.channel
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no"],
             body: ResponseBody { writer in
-                // A reader that stopped taking events has a writer stuck on a client
-                // that does not read: cut the connection; it resumes by Last-Event-ID.
-                let subscription = bus.subscribe(orderID: id) { channel.close(promise: nil) }
-                do {
-                    try await withGracefulShutdownHandler {
-                        try await request.body.consumeWithInboundCloseHandler { _ in
-                            try await stream.write(to: &writer, subscription: subscription)
-                        } onInboundClosed: {
-                            subscription.cancel()
-                        }
-                    } onGracefulShutdown: {
-                        subscription.cancel()
-                    }
-                } catch {
-                    // The client went away mid-write: nothing more to send.
-                    subscription.cancel()
-                    return
+                // A final order's stream is its history and nothing more: no subscription, no race.
+                if order.status.isTerminal {
+                    let history = try await Self.history(of: id, after: resumeAfter, in: store)
+                    return try await Self.writeFinished(prelude: prelude, history: history, to: &writer)
                 }
-                try await writer.finish(nil)
+                let state = OrderStreamState(orderID: id, lastSent: resumeAfter ?? 0, store: store, metrics: metrics)
+                // Subscribed before the history is read: whatever commits meanwhile waits in the handler.
+                let handler = try await channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.handler(type: SSEConnectionHandler.self).open(state, bus: bus)
+                }.get()
+                guard let handler else { throw ChannelError.ioOnClosedChannel }  // the client has gone
+                let history: [PaymentEvent]
+                do {
+                    history = try await Self.history(of: id, after: resumeAfter, in: store)
+                } catch {
+                    channel.eventLoop.execute { handler.value.abandon() }
+                    throw error
+                }
+                if history.last?.status.isTerminal == true {
+                    // It became final meanwhile: answer here after all.
+                    try await channel.eventLoop.submit { handler.value.abandon() }.get()
+                    return try await Self.writeFinished(prelude: prelude, history: history, to: &writer)
+                }
+                // From here the connection's event loop writes the stream and this task ends.
+                _ = try await channel.eventLoop.submit { handler.value.goLive(prelude: prelude, history: history) }.get()
+                throw StreamHandedOver()
             })
+    }
+
+    /// A stream whose history ends with the terminal event, written whole by
+    /// the request's task; the connection stays ready for the next request.
+    private static func writeFinished(prelude: ByteBuffer, history: [PaymentEvent], to writer: inout some ResponseBodyWriter) async throws {
+        try await writer.write(prelude)
+        for event in history { try await writer.write(SSEFrame.status(event)) }
+        try await writer.finish(nil)
+    }
+
+    /// What the client has not seen: every event after its `Last-Event-ID`,
+    /// or without one the order's newest event (its current state).
+    private static func history(of orderID: String, after lastEventID: Int?, in store: any PaymentStore) async throws -> [PaymentEvent] {
+        if let lastEventID {
+            return try await store.events(orderID: orderID, after: lastEventID, limit: .max)
+        }
+        return try await store.latestEvent(orderID: orderID).map { [$0] } ?? []
     }
 
     /// A stream token for this order (`?token=`) or the merchant's bearer token.

@@ -7,22 +7,13 @@ public protocol EventBus: Sendable {
     /// the event's commit has returned.
     func publish(_ event: PaymentEvent)
 
-    /// Starts receiving the order's events. The subscription ends when the
-    /// stream falls behind, reaches its maximum lifetime, the service shuts
-    /// down, or `cancel()` is called. `onFallBehind` is called when it ends
-    /// because its reader stopped taking signals: the writer is then likely
-    /// stuck on a client that does not read, and only closing the
-    /// connection frees it.
-    func subscribe(orderID: String, onFallBehind: @escaping @Sendable () -> Void) -> EventSubscription
+    /// Starts handing the order's signals to `sink` until the registration is
+    /// cancelled, the stream reaches its maximum lifetime or the service
+    /// shuts down (the last two call `sink.end()`).
+    func subscribe(orderID: String, sink: any StreamSink) -> StreamRegistration
 
     /// How many subscriptions are open now.
     var openSubscriptions: Int { get }
-}
-
-extension EventBus {
-    public func subscribe(orderID: String) -> EventSubscription {
-        subscribe(orderID: orderID, onFallBehind: {})
-    }
 }
 
 /// What a stream receives from the bus.
@@ -34,18 +25,27 @@ public enum StreamSignal: Sendable {
     case heartbeat
 }
 
-/// One stream's view of the bus.
-public struct EventSubscription: Sendable {
-    /// Signals in the order they were published; ends when the subscription does.
-    public let signals: AsyncStream<StreamSignal>
+/// The receiving end of a subscription: one open stream. The bus calls it
+/// from any thread, in publication order, and never waits on it, so an
+/// implementation only hands the signal to where it is written (an event
+/// loop, a buffer) and returns.
+public protocol StreamSink: AnyObject, Sendable {
+    /// A signal for the stream.
+    func receive(_ signal: StreamSignal)
+    /// The bus ended the subscription (lifetime reached, shutdown): finish
+    /// the stream; the client resumes by `Last-Event-ID`.
+    func end()
+}
+
+/// A subscription's handle: cancelling removes the sink from the bus.
+public struct StreamRegistration: Sendable {
     private let onCancel: @Sendable () -> Void
 
-    public init(signals: AsyncStream<StreamSignal>, onCancel: @escaping @Sendable () -> Void) {
-        self.signals = signals
+    public init(onCancel: @escaping @Sendable () -> Void) {
         self.onCancel = onCancel
     }
 
-    /// Ends the subscription and removes it from the bus.
+    /// Removes the sink; harmless when it was already removed.
     public func cancel() {
         onCancel()
     }

@@ -9,25 +9,21 @@ import Synchronization
 /// spread over the interval, so that no tick wakes thousands of streams at
 /// once while events wait behind them.
 public final class StreamHub: EventBus, Service {
-    /// Timing and buffering of the streams the hub serves.
+    /// Timing of the streams the hub serves.
     public struct Configuration: Sendable {
         /// How often an idle stream gets a keep-alive comment.
         public var heartbeatInterval: Duration
         /// How long a stream may stay open; its client then resumes by `Last-Event-ID`.
         public var maxLifetime: Duration
-        /// Signals a stream may have waiting before it counts as fallen behind and is closed.
-        public var bufferCapacity: Int
 
-        public init(heartbeatInterval: Duration = .seconds(15), maxLifetime: Duration = .seconds(600), bufferCapacity: Int = 32) {
+        public init(heartbeatInterval: Duration = .seconds(15), maxLifetime: Duration = .seconds(600)) {
             self.heartbeatInterval = heartbeatInterval
             self.maxLifetime = maxLifetime
-            self.bufferCapacity = bufferCapacity
         }
     }
 
     private struct Subscriber {
-        let continuation: AsyncStream<StreamSignal>.Continuation
-        let onFallBehind: @Sendable () -> Void
+        let sink: any StreamSink
         let deadline: ContinuousClock.Instant
         var nextHeartbeat: ContinuousClock.Instant
     }
@@ -84,58 +80,42 @@ public final class StreamHub: EventBus, Service {
 
     public var openSubscriptions: Int { state.withLock { $0.count } }
 
-    public func subscribe(orderID: String, onFallBehind: @escaping @Sendable () -> Void) -> EventSubscription {
-        let (signals, continuation) = AsyncStream.makeStream(
-            of: StreamSignal.self, bufferingPolicy: .bufferingOldest(configuration.bufferCapacity))
+    public func subscribe(orderID: String, sink: any StreamSink) -> StreamRegistration {
         let now = clock.now
-        let id = state.withLock { state -> UInt64? in
-            guard !state.closed else { return nil }
-            state.lastID += 1
-            return state.lastID
-        }
-        guard let id else {
-            continuation.finish()
-            return EventSubscription(signals: signals, onCancel: {})
-        }
-        // Set before the subscriber is visible, so that however the stream
-        // ends (consumer cancelled, dropped, finished) it leaves the hub.
-        continuation.onTermination = { [weak self] _ in
-            self?.state.withLock { _ = $0.remove(orderID: orderID, id: id) }
-        }
         let subscriber = Subscriber(
-            continuation: continuation, onFallBehind: onFallBehind, deadline: now.advanced(by: configuration.maxLifetime),
+            sink: sink, deadline: now.advanced(by: configuration.maxLifetime),
             // The first keep-alive comes after a random part of the interval, so that
             // streams opened together (a reconnect storm, a bench) do not all
             // get theirs in the same tick.
             nextHeartbeat: now.advanced(by: configuration.heartbeatInterval * Double.random(in: 0.25...1)))
         let due = tick(at: min(subscriber.nextHeartbeat, subscriber.deadline))
-        state.withLock { state in
-            state.byOrder[orderID, default: [:]][id] = subscriber
-            state.wheel[max(due, state.lastTick + 1), default: []].append(Key(orderID: orderID, id: id))
+        let id = state.withLock { state -> UInt64? in
+            guard !state.closed else { return nil }
+            state.lastID += 1
+            state.byOrder[orderID, default: [:]][state.lastID] = subscriber
+            state.wheel[max(due, state.lastTick + 1), default: []].append(Key(orderID: orderID, id: state.lastID))
             state.count += 1
+            return state.lastID
         }
-        return EventSubscription(signals: signals) { [weak self] in
-            let removed = self?.state.withLock { $0.remove(orderID: orderID, id: id) }
-            (removed ?? nil)?.continuation.finish()
+        guard let id else {
+            sink.end()
+            return StreamRegistration {}
+        }
+        return StreamRegistration { [weak self] in
+            _ = self?.state.withLock { $0.remove(orderID: orderID, id: id) }
         }
     }
 
     public func publish(_ event: PaymentEvent) {
         guard isWatching(event.orderID) else { return }
-        let frame = SSEFrame.status(event)
-        let publishedAt = clock.now
-        let fallenBehind = state.withLock { state -> [Subscriber] in
+        let signal = StreamSignal.event(event, frame: SSEFrame.status(event), publishedAt: clock.now)
+        let sinks = state.withLock { state -> [any StreamSink] in
             guard let subscribers = state.byOrder[event.orderID] else { return [] }
             state.lastPublished[event.orderID] = max(state.lastPublished[event.orderID] ?? 0, event.seq)
-            var dropped: [Subscriber] = []
-            for (id, subscriber) in subscribers {
-                if case .dropped = subscriber.continuation.yield(.event(event, frame: frame, publishedAt: publishedAt)) {
-                    dropped.append(state.remove(orderID: event.orderID, id: id)!)
-                }
-            }
-            return dropped
+            return subscribers.values.map(\.sink)
         }
-        Self.endFallenBehind(fallenBehind)
+        // Outside the lock: a sink may leave the hub from `receive`.
+        for sink in sinks { sink.receive(signal) }
     }
 
     /// Whether any stream watches the order now.
@@ -154,9 +134,8 @@ public final class StreamHub: EventBus, Service {
     func tick() {
         let now = clock.now
         let current = Int(((now - origin) / tickInterval).rounded(.down))
-        var fallenBehind: [Subscriber] = []
-        let ending = state.withLock { state -> [Subscriber] in
-            guard current > state.lastTick else { return [] }
+        let (beating, ending) = state.withLock { state -> ([any StreamSink], [any StreamSink]) in
+            guard current > state.lastTick else { return ([], []) }
             var due: [Key] = []
             if current - state.lastTick <= state.wheel.count {
                 for tick in (state.lastTick + 1)...current { due += state.wheel.removeValue(forKey: tick) ?? [] }
@@ -164,52 +143,40 @@ public final class StreamHub: EventBus, Service {
                 for tick in state.wheel.keys where tick <= current { due += state.wheel.removeValue(forKey: tick) ?? [] }
             }
             state.lastTick = current
-            var ending: [Subscriber] = []
+            var beating: [any StreamSink] = []
+            var ending: [any StreamSink] = []
             for key in due {
                 guard var subscriber = state.byOrder[key.orderID]?[key.id] else { continue }  // gone meanwhile
                 if subscriber.deadline <= now {
-                    ending.append(state.remove(orderID: key.orderID, id: key.id)!)
+                    ending.append(state.remove(orderID: key.orderID, id: key.id)!.sink)
                     continue
                 }
                 if subscriber.nextHeartbeat <= now {
-                    if case .dropped = subscriber.continuation.yield(.heartbeat) {
-                        fallenBehind.append(state.remove(orderID: key.orderID, id: key.id)!)
-                        continue
-                    }
+                    beating.append(subscriber.sink)
                     subscriber.nextHeartbeat = now.advanced(by: configuration.heartbeatInterval)
                     state.byOrder[key.orderID]?[key.id] = subscriber
                 }
                 let next = max(tick(at: min(subscriber.nextHeartbeat, subscriber.deadline)), current + 1)
                 state.wheel[next, default: []].append(key)
             }
-            return ending
+            return (beating, ending)
         }
-        for subscriber in ending { subscriber.continuation.finish() }
-        Self.endFallenBehind(fallenBehind)
-    }
-
-    /// Ends subscriptions whose reader stopped taking signals and lets their
-    /// owners cut the connection. Called outside the lock: finishing runs
-    /// `onTermination`, which takes it.
-    private static func endFallenBehind(_ subscribers: [Subscriber]) {
-        for subscriber in subscribers {
-            subscriber.continuation.finish()
-            subscriber.onFallBehind()
-        }
+        for sink in beating { sink.receive(.heartbeat) }
+        for sink in ending { sink.end() }
     }
 
     /// Ends every stream and refuses new ones; their clients resume elsewhere by `Last-Event-ID`.
     public func closeAll() {
-        let all = state.withLock { state -> [Subscriber] in
+        let all = state.withLock { state -> [any StreamSink] in
             state.closed = true
-            let all = state.byOrder.values.flatMap(\.values)
+            let all = state.byOrder.values.flatMap(\.values).map(\.sink)
             state.byOrder = [:]
             state.lastPublished = [:]
             state.wheel = [:]
             state.count = 0
             return all
         }
-        for subscriber in all { subscriber.continuation.finish() }
+        for sink in all { sink.end() }
     }
 
     /// The timer loop; ends the streams when the service shuts down.

@@ -1,0 +1,304 @@
+import NIOCore
+import NIOHTTPTypes
+
+/// One per HTTP connection, between the HTTP codec and the request handling.
+/// For ordinary requests it passes everything through. When the stream route
+/// has checked a request and sent the response head, the connection is handed
+/// over to it: from then on this handler writes the stream from the
+/// connection's event loop, fed by the bus, and the request's task ends.
+///
+/// Why: a task per open stream keeps its whole async stack (every slab the
+/// request's middleware, routing and reads ever needed) for as long as the
+/// stream stays open, and wakes a second thread for every event. Here an open
+/// stream is its socket, this handler and a hub entry, and an event is one
+/// write on the event loop.
+///
+/// The stream it writes: the history the route read (the client's missing
+/// events, or the current state), then live events in `seq` order with no
+/// gap and no duplicate. Events that arrive while the history is read, or
+/// that overtake one another, wait; a gap is filled from the store. It ends
+/// after the terminal event, at the hub's lifetime or shutdown, or when the
+/// client leaves, falls behind or sends another request on the connection,
+/// and then closes the connection: the client resumes by `Last-Event-ID`.
+final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// How long a finished stream's last bytes may take to leave before the connection is closed anyway.
+    static let closeGrace: TimeAmount = .seconds(5)
+
+    private var context: ChannelHandlerContext?
+    private var stream: OrderStreamState?
+    /// Set once the route handed the connection over: the request's task has
+    /// let go of it, and this handler owns it until it closes.
+    private var handedOver = false
+
+    // MARK: - Opening (called by the stream route, on the event loop)
+
+    /// Subscribes this connection to the order before the route reads the
+    /// history, so that nothing committed meanwhile goes unseen: it waits here.
+    func open(_ stream: OrderStreamState, bus: any EventBus) -> NIOLoopBound<SSEConnectionHandler>? {
+        guard let context, context.channel.isActive, self.stream == nil else { return nil }
+        var stream = stream
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        stream.registration = bus.subscribe(orderID: stream.orderID, sink: ConnectionSink(handler: bound))
+        self.stream = stream
+        return bound
+    }
+
+    /// The route answers this request itself after all (the history ended the stream).
+    func abandon() {
+        stream?.registration?.cancel()
+        stream = nil
+    }
+
+    /// Takes the connection over: writes the `retry` line and the history,
+    /// then whatever arrived meanwhile, and streams from here on. False when
+    /// the stream has already ended (the client left).
+    func goLive(prelude: ByteBuffer, history: [PaymentEvent]) -> Bool {
+        guard let context, var stream, !stream.ended else { return false }
+        handedOver = true
+        context.write(wrapOutboundOut(.body(prelude)), promise: nil)
+        for event in history where event.seq > stream.lastSent {
+            context.write(wrapOutboundOut(.body(SSEFrame.status(event))), promise: nil)
+            stream.lastSent = event.seq
+        }
+        stream.openingDone = true
+        self.stream = stream
+        context.flush()
+        // The request's task stops reading this connection; reading on is how
+        // a client that leaves is noticed.
+        context.read()
+        drainWaiting()
+        return true
+    }
+
+    // MARK: - Signals from the bus (on the event loop)
+
+    fileprivate func receive(_ signal: StreamSignal) {
+        guard let context, var stream, !stream.ended else { return }
+        switch signal {
+        case .heartbeat:
+            guard stream.openingDone, !stream.catchingUp else { return }
+            write(SSEFrame.keepAlive, context: context)
+        case .event(let event, let frame, let publishedAt):
+            guard event.seq > stream.lastSent else { return }  // already sent
+            stream.waiting.append(.init(event: event, frame: frame, publishedAt: publishedAt))
+            self.stream = stream
+            drainWaiting()
+        }
+    }
+
+    /// Writes the waiting events that follow `lastSent` without a gap; on a
+    /// gap, reads the missing events from the store first.
+    private func drainWaiting() {
+        guard let context, var stream, stream.openingDone, !stream.catchingUp, !stream.ended else { return }
+        stream.waiting.sort { $0.event.seq < $1.event.seq }
+        var wrote = false
+        var terminal = false
+        while let next = stream.waiting.first {
+            if next.event.seq <= stream.lastSent {
+                stream.waiting.removeFirst()
+                continue
+            }
+            if next.event.seq > stream.lastSent + 1 {
+                stream.catchingUp = true
+                break
+            }
+            stream.waiting.removeFirst()
+            guard context.channel.isWritable else {
+                self.stream = stream
+                return fallBehind(context)
+            }
+            context.write(wrapOutboundOut(.body(next.frame)), promise: nil)
+            stream.metrics.eventPushed(after: ContinuousClock.now - next.publishedAt)
+            stream.lastSent = next.event.seq
+            wrote = true
+            if next.event.status.isTerminal {
+                terminal = true
+                break
+            }
+        }
+        self.stream = stream
+        if wrote { context.flush() }
+        if terminal { return finish() }
+        if stream.catchingUp { catchUp(stream) }
+    }
+
+    /// Publication raced past an earlier commit: the missing events are
+    /// already stored, so read them instead of waiting.
+    private func catchUp(_ stream: OrderStreamState) {
+        guard let context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let (store, orderID, after) = (stream.store, stream.orderID, stream.lastSent)
+        Task {
+            let missing: [PaymentEvent]?
+            do {
+                missing = try await store.events(orderID: orderID, after: after, limit: .max)
+            } catch {
+                missing = nil
+            }
+            bound.eventLoop.execute { bound.value.caughtUp(missing) }
+        }
+    }
+
+    private func caughtUp(_ missing: [PaymentEvent]?) {
+        guard let context, var stream, !stream.ended else { return }
+        guard let missing else { return finish(context: context, closeNow: true) }  // the store failed: resume later
+        stream.catchingUp = false
+        let now = ContinuousClock.now
+        stream.waiting += missing.map { .init(event: $0, frame: SSEFrame.status($0), publishedAt: now) }
+        self.stream = stream
+        drainWaiting()
+    }
+
+    // MARK: - Ending
+
+    /// Ends the response properly (the last chunk) and closes the connection.
+    fileprivate func finish() {
+        guard let context else { return }
+        finish(context: context, closeNow: false)
+    }
+
+    private func finish(context: ChannelHandlerContext, closeNow: Bool) {
+        guard var stream, !stream.ended else { return }
+        stream.ended = true
+        stream.registration?.cancel()
+        self.stream = stream
+        // Not handed over yet: the route is still reading the history and
+        // will find the stream ended.
+        guard handedOver else { return }
+        guard !closeNow, context.channel.isWritable else {
+            context.close(promise: nil)
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        // A client that stopped reading would hold the connection open forever.
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) { context.close(promise: nil) }
+    }
+
+    /// A client that stopped reading: its unsent bytes reached the channel's
+    /// high-water mark. Cut it rather than buffer without bound.
+    private func fallBehind(_ context: ChannelHandlerContext) {
+        finish(context: context, closeNow: true)
+    }
+
+    private func write(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+        guard context.channel.isWritable else { return fallBehind(context) }
+        context.writeAndFlush(wrapOutboundOut(.body(frame)), promise: nil)
+    }
+
+    // MARK: - ChannelHandler
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stream?.registration?.cancel()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if var stream {
+            stream.ended = true
+            stream.registration?.cancel()
+            self.stream = stream
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard handedOver else { return context.fireChannelRead(data) }
+        // A new request on a connection that is streaming cannot be answered
+        // in order: close, and the client sends it again elsewhere.
+        if case .head = unwrapInboundIn(data) { finish(context: context, closeNow: true) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard handedOver else { return context.fireChannelReadComplete() }
+        context.read()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard handedOver else { return context.fireUserInboundEventTriggered(event) }
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            // The server is shutting down: end the stream properly; the client
+            // resumes by `Last-Event-ID` on another instance or after the restart.
+            finish(context: context, closeNow: false)
+        case let event as ChannelEvent where event == .inputClosed:
+            // The client closed its side: nobody reads the stream any more.
+            finish(context: context, closeNow: true)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard handedOver else { return context.fireErrorCaught(error) }
+        finish(context: context, closeNow: true)
+    }
+
+    /// Once handed over, the request's task lets go of the connection by
+    /// closing its side of it; the connection itself stays open for the
+    /// stream, which closes it through this handler's own context.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard handedOver else { return context.close(mode: mode, promise: promise) }
+        promise?.fail(StreamHandedOver())
+    }
+}
+
+/// What a handed-over connection streams, and how far it got.
+struct OrderStreamState {
+    struct Waiting {
+        let event: PaymentEvent
+        let frame: ByteBuffer
+        let publishedAt: ContinuousClock.Instant
+    }
+
+    let orderID: String
+    /// The last `seq` written (or, before the history, the client's `Last-Event-ID`).
+    var lastSent: Int
+    let store: any PaymentStore
+    let metrics: ServiceMetrics
+    var registration: StreamRegistration?
+    /// Events received but not written yet: while the history is being read,
+    /// or behind a gap.
+    var waiting: [Waiting] = []
+    var openingDone = false
+    var catchingUp = false
+    var ended = false
+
+    init(orderID: String, lastSent: Int, store: any PaymentStore, metrics: ServiceMetrics) {
+        self.orderID = orderID
+        self.lastSent = lastSent
+        self.store = store
+        self.metrics = metrics
+    }
+}
+
+/// Thrown by the stream route once the connection is handed over: it ends the
+/// request's task without ending the response.
+struct StreamHandedOver: Error {}
+
+/// The hub's side of a handed-over connection: hops every signal to its event loop.
+private final class ConnectionSink: StreamSink {
+    let handler: NIOLoopBound<SSEConnectionHandler>
+
+    init(handler: NIOLoopBound<SSEConnectionHandler>) {
+        self.handler = handler
+    }
+
+    func receive(_ signal: StreamSignal) {
+        let handler = self.handler
+        handler.eventLoop.execute { handler.value.receive(signal) }
+    }
+
+    func end() {
+        let handler = self.handler
+        handler.eventLoop.execute { handler.value.finish() }
+    }
+}
