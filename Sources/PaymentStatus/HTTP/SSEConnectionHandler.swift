@@ -194,7 +194,13 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // The channel keeps its receive buffer for reuse for as long as it is
+        // open; NIO starts it at 2 KB. Requests here are a few hundred bytes,
+        // and an open stream reads nothing: start small, grow when needed.
+        try? context.channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
     }
+
+    private static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     func handlerRemoved(context: ChannelHandlerContext) {
         stream?.registration?.cancel()
