@@ -49,13 +49,13 @@ struct StorageTests {
             // Checkpoints while the writes commit: neither waits for the other.
             group.addTask {
                 for _ in 0..<20 {
-                    try checkpointer.checkpoint()
+                    try await checkpointer.checkpoint()
                     try await Task.sleep(for: .milliseconds(5))
                 }
             }
             try await group.waitForAll()
         }
-        let (frames, copied) = try checkpointer.checkpoint()
+        let (frames, copied) = try await checkpointer.checkpoint()
         #expect(frames > 0 && copied == frames, "WAL frames \(frames), copied \(copied)")
         #expect(try await store.order(id: "c299") != nil)
         try store.close()

@@ -23,9 +23,11 @@ public struct SQLiteCheckpointer: Service {
     }
 
     /// Copies what it can now; returns the WAL's frames and how many are in the database file.
+    /// Runs on GRDB's queue: the copy and its fsync must not hold one of the
+    /// few threads that run every request.
     @discardableResult
-    public func checkpoint() throws -> (walFrameCount: Int, checkpointedFrameCount: Int) {
-        try connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+    public func checkpoint() async throws -> (walFrameCount: Int, checkpointedFrameCount: Int) {
+        try await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
     }
 
     public func run() async throws {
@@ -33,7 +35,7 @@ public struct SQLiteCheckpointer: Service {
             while true {
                 try await Task.sleep(for: interval)
                 do {
-                    try checkpoint()
+                    try await checkpoint()
                 } catch {
                     logger.warning("WAL checkpoint failed; retrying", metadata: ["error": "\(error)"])
                 }

@@ -1,3 +1,4 @@
+import Dispatch
 import GRDB
 import Synchronization
 
@@ -9,10 +10,15 @@ import Synchronization
 /// savepoint). A database error (disk full, I/O error) fails the whole group:
 /// SQLite may already have rolled back the entire transaction, taking the
 /// earlier writes of the group with it, so none of them may be acknowledged.
+///
+/// Batches run on a serial queue of their own with GRDB's blocking `write`:
+/// one thread wake-up per batch, and the fsync never holds one of the
+/// cooperative threads that run the requests.
 final class WriteBatcher: Sendable {
     private let writer: any DatabaseWriter
     private let maxBatch: Int
     private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "payment-status.group-commit", qos: .userInitiated)
 
     private struct State {
         var queue: [any PendingWrite] = []
@@ -38,12 +44,12 @@ final class WriteBatcher: Sendable {
                 state.draining = true
                 return true
             }
-            if startDraining { Task { await self.drain() } }
+            if startDraining { queue.async { self.drain() } }
         }
     }
 
     /// Commits batches until the queue is empty. Only one drain runs at a time.
-    private func drain() async {
+    private func drain() {
         while true {
             let batch = state.withLock { state -> [any PendingWrite] in
                 let batch = Array(state.queue.prefix(maxBatch))
@@ -53,7 +59,7 @@ final class WriteBatcher: Sendable {
             }
             if batch.isEmpty { return }
             do {
-                try await writer.write { db in
+                try writer.write { db in
                     for pending in batch { try pending.run(db) }
                 }
                 state.withLock {
