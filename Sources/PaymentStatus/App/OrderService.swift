@@ -13,23 +13,21 @@ public struct OrderService: Sendable {
 
     /// Creates the order, generating an id when the draft has none.
     public func create(_ draft: OrderDraft) async throws -> CreateOrderOutcome {
-        let id = draft.id ?? Self.generateOrderID()
-        let outcome = try await store.createOrder(draft, id: id, at: .now())
-        if case .created(_, let event) = outcome { published(event) }
-        return outcome
+        try await store.createOrder(draft, id: draft.id ?? Self.generateOrderID(), at: .now(), committed: published)
     }
 
     /// Applies a status change from either source.
     public func apply(_ change: StatusChange) async throws -> ChangeOutcome {
-        let outcome = try await store.apply(change, at: .now())
-        if case .applied(_, let event) = outcome { published(event) }
-        return outcome
+        try await store.apply(change, at: .now(), committed: published)
     }
 
-    /// Hands a committed event to the streams and counts it.
-    private func published(_ event: PaymentEvent) {
-        bus.publish(event)
-        metrics.transitionStored(event)
+    /// Hands a committed event to the streams and counts it; the store calls
+    /// it right after the commit returned.
+    private var published: @Sendable (PaymentEvent) -> Void {
+        { [bus, metrics] event in
+            bus.publish(event)
+            metrics.transitionStored(event)
+        }
     }
 
     /// `ord_` and 24 random characters of the id alphabet (about 143 bits).

@@ -5,13 +5,21 @@ public protocol PaymentStore: Sendable {
     // MARK: - Writes
 
     /// Creates the order and its first event (`seq` 1, `initiated`), or finds
-    /// the order already stored under the draft's id.
-    func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome
+    /// the order already stored under the draft's id. `committed` gets the
+    /// first event once its commit has returned, before this returns.
+    func createOrder(
+        _ draft: OrderDraft, id: String, at time: Timestamp, committed: @escaping @Sendable (PaymentEvent) -> Void
+    ) async throws -> CreateOrderOutcome
 
     /// Validates and applies one status change in a single transaction:
     /// reads the current status, checks the transition table and the
     /// `event_id`, appends the event and bumps the order's version.
-    func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome
+    /// `committed` gets the appended event once its commit has returned,
+    /// before this returns: on the thread that committed, so that streams
+    /// hear of it without waiting for the caller to be scheduled again.
+    func apply(
+        _ change: StatusChange, at time: Timestamp, committed: @escaping @Sendable (PaymentEvent) -> Void
+    ) async throws -> ChangeOutcome
 
     /// The value stored under `name`, or `candidate` after storing it when
     /// there is none yet. `created` tells which happened.
@@ -46,6 +54,18 @@ public protocol PaymentStore: Sendable {
 
     /// Lets in-flight writes finish and closes the connections.
     func close() async throws
+}
+
+extension PaymentStore {
+    /// Creates the order; nobody is told of the commit.
+    public func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome {
+        try await createOrder(draft, id: id, at: time, committed: { _ in })
+    }
+
+    /// Applies the change; nobody is told of the commit.
+    public func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome {
+        try await apply(change, at: time, committed: { _ in })
+    }
 }
 
 /// A status change as reported by the merchant's API or the provider's webhook.

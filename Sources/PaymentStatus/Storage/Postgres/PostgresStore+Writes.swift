@@ -1,7 +1,9 @@
 import PostgresNIO
 
 extension PostgresStore {
-    public func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome {
+    public func createOrder(
+        _ draft: OrderDraft, id: String, at time: Timestamp, committed: @escaping @Sendable (PaymentEvent) -> Void
+    ) async throws -> CreateOrderOutcome {
         let metadata = try StoredValue.encodeMetadata(draft.metadata)
         let ms = time.millisecondsSince1970
         let event = PaymentEvent(
@@ -26,6 +28,7 @@ extension PostgresStore {
             let order = Order(
                 id: id, status: .initiated, amount: draft.amount, currency: draft.currency,
                 metadata: draft.metadata, version: 1, createdAt: time, updatedAt: time)
+            committed(event)
             return .created(order, event)
         }
         guard let existing = try await order(id: id) else {
@@ -34,8 +37,10 @@ extension PostgresStore {
         return draft.matches(existing) ? .existing(existing) : .conflict(existing)
     }
 
-    public func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome {
-        try await transaction { [logger] connection in
+    public func apply(
+        _ change: StatusChange, at time: Timestamp, committed: @escaping @Sendable (PaymentEvent) -> Void
+    ) async throws -> ChangeOutcome {
+        let outcome: ChangeOutcome = try await transaction { [logger] connection in
             // The row lock serialises every change of this order, across instances.
             guard let order = try await Self.fetchOrder(connection, id: change.orderID, forUpdate: true, logger: logger) else {
                 return .orderNotFound
@@ -74,6 +79,8 @@ extension PostgresStore {
                 """, logger: logger).collect()
             return .applied(order: order.asOf(event), event: event)
         }
+        if case .applied(_, let event) = outcome { committed(event) }
+        return outcome
     }
 
     public func secret(named name: String, orStore candidate: String) async throws -> (value: String, created: Bool) {

@@ -3,9 +3,11 @@ import GRDB
 extension SQLiteStore {
     // MARK: - Writes
 
-    public func createOrder(_ draft: OrderDraft, id: String, at time: Timestamp) async throws -> CreateOrderOutcome {
+    public func createOrder(
+        _ draft: OrderDraft, id: String, at time: Timestamp, committed: @escaping @Sendable (PaymentEvent) -> Void
+    ) async throws -> CreateOrderOutcome {
         let metadata = try StoredValue.encodeMetadata(draft.metadata)
-        return try await batcher.write { db in
+        return try await batcher.write(committed: { if case .created(_, let event) = $0 { committed(event) } }) { db in
             if let existing = try Self.fetchOrder(db, id: id) {
                 return draft.matches(existing) ? .existing(existing) : .conflict(existing)
             }
@@ -27,8 +29,10 @@ extension SQLiteStore {
         }
     }
 
-    public func apply(_ change: StatusChange, at time: Timestamp) async throws -> ChangeOutcome {
-        try await batcher.write { db in
+    public func apply(
+        _ change: StatusChange, at time: Timestamp, committed: @escaping @Sendable (PaymentEvent) -> Void
+    ) async throws -> ChangeOutcome {
+        try await batcher.write(committed: { if case .applied(_, let event) = $0 { committed(event) } }) { db in
             guard let order = try Self.fetchOrder(db, id: change.orderID) else { return .orderNotFound }
             if let eventID = change.eventID,
                 let original = try Row.fetchOne(

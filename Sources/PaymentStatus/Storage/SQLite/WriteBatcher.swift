@@ -35,11 +35,15 @@ final class WriteBatcher: Sendable {
         self.maxBatch = maxBatch
     }
 
-    /// Runs `body` inside the next group transaction and returns its result once that transaction committed.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs `body` inside the next group transaction and returns its result
+    /// once that transaction committed; `committed` gets the result first, on
+    /// the committing thread.
+    func write<T: Sendable>(
+        committed: @escaping @Sendable (T) -> Void = { _ in }, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let startDraining = state.withLock { state -> Bool in
-                state.queue.append(Pending(body: body, continuation: continuation))
+                state.queue.append(Pending(body: body, committed: committed, continuation: continuation))
                 guard !state.draining else { return false }
                 state.draining = true
                 return true
@@ -87,11 +91,16 @@ private protocol PendingWrite: Sendable {
 /// database queue orders the two.
 private final class Pending<T: Sendable>: PendingWrite, @unchecked Sendable {
     let body: @Sendable (Database) throws -> T
+    let committed: @Sendable (T) -> Void
     let continuation: CheckedContinuation<T, any Error>
     var result: Result<T, any Error>?
 
-    init(body: @escaping @Sendable (Database) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+    init(
+        body: @escaping @Sendable (Database) throws -> T, committed: @escaping @Sendable (T) -> Void,
+        continuation: CheckedContinuation<T, any Error>
+    ) {
         self.body = body
+        self.committed = committed
         self.continuation = continuation
     }
 
@@ -114,6 +123,7 @@ private final class Pending<T: Sendable>: PendingWrite, @unchecked Sendable {
         if let commitError {
             continuation.resume(throwing: commitError)
         } else {
+            if case .success(let value) = result { committed(value) }
             continuation.resume(with: result ?? .failure(CancellationError()))
         }
     }
