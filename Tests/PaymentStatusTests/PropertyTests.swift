@@ -143,6 +143,19 @@ struct PropertyTests {
         }
     }
 
+    @Test func base64URLMatchesFoundationsBase64AndRoundTrips() {
+        var random = Generator(state: Self.seed)
+        for _ in 0..<Self.cases {
+            let bytes = (0..<Int.random(in: 0...70, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let encoded = Base64URL.encode(bytes)
+            let reference = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            #expect(encoded == reference, "bytes \(bytes)")
+            #expect(Base64URL.decode(Substring(encoded)) == bytes)
+        }
+    }
+
     @Test func timestampsRoundTrip() {
         var random = Generator(state: Self.seed &+ 5)
         for _ in 0..<Self.cases {

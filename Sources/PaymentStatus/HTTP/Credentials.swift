@@ -63,11 +63,29 @@ func constantTimeEquals(_ lhs: some Sequence<UInt8>, _ rhs: some Sequence<UInt8>
 
 /// RFC 4648 §5 base64url without padding: safe in URLs and query strings.
 enum Base64URL {
+    /// Encoded here rather than through Foundation's base64 and two string
+    /// replacements: every order in a response carries a stream token.
     static func encode(_ bytes: [UInt8]) -> String {
-        var text = Data(bytes).base64EncodedString()
-        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        while text.hasSuffix("=") { text.removeLast() }
-        return text
+        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        let length = (bytes.count * 4 + 2) / 3
+        return String(unsafeUninitializedCapacity: length) { out in
+            alphabet.withUTF8Buffer { table in
+                var written = 0
+                var index = 0
+                while index < bytes.count {
+                    let chunk = min(3, bytes.count - index)
+                    var word = UInt32(bytes[index]) << 16
+                    if chunk > 1 { word |= UInt32(bytes[index + 1]) << 8 }
+                    if chunk > 2 { word |= UInt32(bytes[index + 2]) }
+                    for position in 0...chunk {
+                        out[written] = table[Int((word >> (18 - 6 * UInt32(position))) & 0x3F)]
+                        written += 1
+                    }
+                    index += 3
+                }
+                return written
+            }
+        }
     }
 
     static func decode(_ text: Substring) -> [UInt8]? {

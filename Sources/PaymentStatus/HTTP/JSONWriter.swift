@@ -52,21 +52,30 @@ struct JSONWriter {
     mutating func string(_ value: String) {
         separate()
         buffer.writeInteger(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-            case 0..<0x20:
-                // Other control characters as \u00XX; never a raw newline, so an
-                // event's JSON always fits on one SSE `data:` line.
-                buffer.writeStaticString("\\u00")
-                buffer.writeInteger(Self.hexDigits[Int(byte >> 4)])
-                buffer.writeInteger(Self.hexDigits[Int(byte & 0xF)])
-            default: buffer.writeInteger(byte)
+        var value = value
+        value.withUTF8 { bytes in
+            // Runs of bytes that need no escaping are copied whole.
+            var runStart = 0
+            for index in bytes.indices {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+                runStart = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+                default:
+                    // Other control characters as \u00XX; never a raw newline, so an
+                    // event's JSON always fits on one SSE `data:` line.
+                    buffer.writeStaticString("\\u00")
+                    buffer.writeInteger(Self.hexDigits[Int(byte >> 4)])
+                    buffer.writeInteger(Self.hexDigits[Int(byte & 0xF)])
+                }
             }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[runStart...]))
         }
         buffer.writeInteger(UInt8(ascii: "\""))
         needsComma = true

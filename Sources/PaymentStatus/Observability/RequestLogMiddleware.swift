@@ -14,6 +14,8 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         let start = ContinuousClock.now
         var response = try await next(request, context)
         response.headers[.xRequestID] = requestID
+        // Built only when it is written: every request passes here.
+        guard context.logger.logLevel <= .info else { return response }
         var metadata: Logger.Metadata = [
             "method": "\(request.method.rawValue)",
             "route": "\(context.endpointPath ?? "unmatched")",
