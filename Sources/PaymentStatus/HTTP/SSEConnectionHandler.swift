@@ -122,8 +122,9 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
         }
         self.stream = stream
-        if wrote { context.flush() }
+        // The terminal event leaves with the end of the response, in one write.
         if terminal { return finish() }
+        if wrote { context.flush() }
         if stream.catchingUp { catchUp(stream) }
     }
 
@@ -174,9 +175,15 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.close(promise: nil)
             return
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        var written = false
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            written = true
+            context.close(promise: nil)
+        }
+        guard !written else { return }  // the usual case: the socket took it at once
         // A client that stopped reading would hold the connection open forever.
-        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) { context.close(promise: nil) }
+        let grace = context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeGrace) { context.close(promise: nil) }
+        context.channel.closeFuture.assumeIsolated().whenComplete { _ in grace.cancel() }
     }
 
     /// A client that stopped reading: its unsent bytes reached the channel's
