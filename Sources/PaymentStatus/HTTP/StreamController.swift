@@ -1,5 +1,4 @@
 import Hummingbird
-import Logging
 import NIOCore
 
 /// `GET /v1/orders/{id}/events`: the order's Server-Sent Events stream.
@@ -73,7 +72,9 @@ struct StreamController {
                     return try await Self.writeFinished(prelude: prelude, history: history, to: &writer)
                 }
                 // From here the connection's event loop writes the stream and this task ends.
-                _ = try await channel.eventLoop.submit { handler.value.goLive(prelude: prelude, history: history) }.get()
+                guard try await channel.eventLoop.submit({ handler.value.goLive(prelude: prelude, history: history) }).get() else {
+                    throw ChannelError.ioOnClosedChannel  // the client left while the history was read
+                }
                 throw StreamHandedOver()
             })
     }
