@@ -12,13 +12,16 @@ public struct Credentials: Sendable {
     /// The merchant back end's bearer token.
     public var apiToken: String
     /// The key that signs per-order stream tokens.
-    public var streamSecret: String
+    public var streamSecret: String {
+        didSet { streamKey = Self.key(streamSecret) }
+    }
     /// The provider's webhook signing secrets; more than one during a rotation.
     public var webhookSecrets: [String]
 
     public init(apiToken: String, streamSecret: String, webhookSecrets: [String]) {
         self.apiToken = apiToken
         self.streamSecret = streamSecret
+        streamKey = Self.key(streamSecret)
         self.webhookSecrets = webhookSecrets
     }
 
@@ -42,7 +45,10 @@ public struct Credentials: Sendable {
         return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Array(orderID.utf8), using: streamKey)
     }
 
-    private var streamKey: SymmetricKey { SymmetricKey(data: Array(streamSecret.utf8)) }
+    /// Made once: every order in a response carries a stream token.
+    private var streamKey: SymmetricKey
+
+    private static func key(_ secret: String) -> SymmetricKey { SymmetricKey(data: Array(secret.utf8)) }
 
     /// A new random secret: 256 bits from the system's secure generator, base64url.
     public static func generateSecret() -> String {
