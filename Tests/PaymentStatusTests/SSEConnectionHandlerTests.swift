@@ -52,17 +52,28 @@ struct SSEConnectionHandlerTests {
     }
 
     /// The next part written, as text for a body part, `<end>` for the end of the response.
+    /// Polls, so that a write that never comes fails the test instead of hanging it.
     static func nextPart(of channel: NIOAsyncTestingChannel) async throws -> String {
-        try await withTimeout(10, "the handler to write") {
-            switch try await channel.waitForOutboundWrite(as: HTTPResponsePart.self) {
-            case .body(let buffer): String(buffer: buffer)
-            case .end: "<end>"
-            case .head: "<head>"
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            switch try await channel.readOutbound(as: HTTPResponsePart.self) {
+            case .body(let buffer): return String(buffer: buffer)
+            case .end: return "<end>"
+            case .head: return "<head>"
+            case nil: try await Task.sleep(for: .milliseconds(2))
             }
         }
+        throw TestFailure("the handler wrote nothing within 10 s")
     }
 
     static func frame(_ event: PaymentEvent) -> String { String(buffer: SSEFrame.status(event)) }
+
+    /// Polls, so that a connection that never closes fails the test instead of hanging it.
+    static func waitUntilClosed(_ channel: NIOAsyncTestingChannel) async throws {
+        try await eventually(10, "the connection to close") {
+            try await !channel.testingEventLoop.executeInContext { channel.isActive }
+        }
+    }
 
     @Test func aGapIsFilledFromTheStoreThenTheTerminalEventEndsTheResponseAndTheConnection() async throws {
         let (store, events, scratch) = try await Self.storeWithHistory()
@@ -78,7 +89,7 @@ struct SSEConnectionHandlerTests {
         #expect(try await Self.nextPart(of: channel) == Self.frame(events[1]))
         #expect(try await Self.nextPart(of: channel) == Self.frame(events[2]))
         #expect(try await Self.nextPart(of: channel) == "<end>")
-        try await withTimeout(10, "the connection to close") { try await channel.closeFuture.get() }
+        try await Self.waitUntilClosed(channel)
         #expect(hub.openSubscriptions == 0)
         // Event 2 published late changes nothing.
         hub.publish(events[1])
@@ -99,7 +110,7 @@ struct SSEConnectionHandlerTests {
         hub.publish(events[2])
         #expect(try await Self.nextPart(of: channel) == Self.frame(events[2]))
         #expect(try await Self.nextPart(of: channel) == "<end>")
-        try await withTimeout(10, "the connection to close") { try await channel.closeFuture.get() }
+        try await Self.waitUntilClosed(channel)
     }
 
     @Test func heartbeatsAreWrittenAndTheRequestsCloseIsRefusedUntilTheHubEndsTheStream() async throws {
@@ -122,8 +133,24 @@ struct SSEConnectionHandlerTests {
         // Shutdown: the stream ends properly, then the connection closes.
         hub.closeAll()
         #expect(try await Self.nextPart(of: channel) == "<end>")
-        try await withTimeout(10, "the connection to close") { try await channel.closeFuture.get() }
+        try await Self.waitUntilClosed(channel)
         _ = events
+    }
+
+    @Test func aClientThatStopsReadingIsCutInsteadOfBufferedWithoutBound() async throws {
+        let (store, events, scratch) = try await Self.storeWithHistory()
+        defer { try? store.close(); scratch.remove() }
+        let hub = StreamHub()
+        let (channel, handler) = try await Self.openStream(lastSent: 1, store: store, hub: hub)
+        try await Self.goLive(handler, on: channel, history: [])
+        #expect(try await Self.nextPart(of: channel) == "retry: 3000\n\n")
+        // Its unsent bytes reached the high-water mark: the channel reports itself unwritable.
+        channel.isWritable = false
+        hub.publish(events[1])
+        // Closed at once: no event and no end of response queued behind the ones it did not read.
+        try await Self.waitUntilClosed(channel)
+        #expect(try await channel.readOutbound(as: HTTPResponsePart.self) == nil)
+        #expect(hub.openSubscriptions == 0)
     }
 
     @Test func aClientThatLeavesLeavesTheHub() async throws {

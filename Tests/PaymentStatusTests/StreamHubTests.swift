@@ -8,92 +8,78 @@ struct StreamHubTests {
         PaymentEvent(orderID: order, seq: seq, status: status, previous: nil, source: .api, eventID: nil, reason: nil, at: .now())
     }
 
-    /// Collects what a subscription delivers until it ends.
-    static func drain(_ subscription: EventSubscription) async -> [StreamSignal] {
-        var signals: [StreamSignal] = []
-        for await signal in subscription.signals { signals.append(signal) }
-        return signals
-    }
-
-    static func seqs(_ signals: [StreamSignal]) -> [Int] {
-        signals.compactMap { if case .event(let event, _, _) = $0 { event.seq } else { nil } }
-    }
-
-    @Test func everySubscriberOfAnOrderGetsEveryEventAndNoOtherOrders() async {
+    @Test func everySubscriberOfAnOrderGetsEveryEventAndNoOtherOrders() {
         let hub = StreamHub()
-        let a1 = hub.subscribe(orderID: "a")
-        let a2 = hub.subscribe(orderID: "a")
-        let b = hub.subscribe(orderID: "b")
+        let (a1, a2, b) = (RecordingSink(), RecordingSink(), RecordingSink())
+        _ = hub.subscribe(orderID: "a", sink: a1)
+        _ = hub.subscribe(orderID: "a", sink: a2)
+        _ = hub.subscribe(orderID: "b", sink: b)
         #expect(hub.openSubscriptions == 3)
         hub.publish(Self.event("a", 2))
         hub.publish(Self.event("b", 2))
         hub.publish(Self.event("a", 3))
         hub.closeAll()
-        #expect(Self.seqs(await Self.drain(a1)) == [2, 3])
-        #expect(Self.seqs(await Self.drain(a2)) == [2, 3])
-        #expect(Self.seqs(await Self.drain(b)) == [2])
+        #expect(a1.seqs == [2, 3] && a2.seqs == [2, 3] && b.seqs == [2])
+        #expect(a1.ended && a2.ended && b.ended)
         #expect(hub.openSubscriptions == 0)
     }
 
-    @Test func theFrameIsTheContractsStatusFrame() async {
+    @Test func theFrameIsTheContractsStatusFrameEncodedOnceForAllStreams() {
         let hub = StreamHub()
-        let subscription = hub.subscribe(orderID: "a")
+        let (first, second) = (RecordingSink(), RecordingSink())
+        _ = hub.subscribe(orderID: "a", sink: first)
+        _ = hub.subscribe(orderID: "a", sink: second)
         let event = Self.event("a", 2)
         hub.publish(event)
-        subscription.cancel()
-        guard case .event(_, let frame, _) = await Self.drain(subscription).first else {
+        guard case .event(_, let frame, _) = first.signals.first, case .event(_, let other, _) = second.signals.first else {
             Issue.record("no event"); return
         }
         #expect(frame == SSEFrame.status(event))
+        // One buffer for both: the same storage, not a copy per stream.
+        #expect(frame.withUnsafeReadableBytes { $0.baseAddress } == other.withUnsafeReadableBytes { $0.baseAddress })
     }
 
     @Test func cancellingRemovesTheSubscription() {
         let hub = StreamHub()
-        let subscriptions = (0..<100).map { hub.subscribe(orderID: "o\($0 % 7)") }
+        let sinks = (0..<100).map { _ in RecordingSink() }
+        let registrations = sinks.indices.map { hub.subscribe(orderID: "o\($0 % 7)", sink: sinks[$0]) }
         #expect(hub.openSubscriptions == 100)
-        for subscription in subscriptions { subscription.cancel() }
+        for registration in registrations { registration.cancel() }
         #expect(hub.openSubscriptions == 0)
-        subscriptions[0].cancel()  // twice is harmless
+        registrations[0].cancel()  // twice is harmless
         #expect(hub.openSubscriptions == 0)
-    }
-
-    @Test func aSubscriberThatFallsBehindIsClosedNotBufferedWithoutBound() async {
-        let hub = StreamHub()
-        let cut = Counter()
-        let slow = hub.subscribe(orderID: "a", bufferCapacity: 4) { cut.increment() }
-        for seq in 1...10 { hub.publish(Self.event("a", seq)) }
-        #expect(hub.openSubscriptions == 0)
-        #expect(cut.value == 1)  // its connection is cut once
-        // What it had buffered is still delivered, oldest first; then it ends.
-        #expect(Self.seqs(await Self.drain(slow)) == [1, 2, 3, 4])
+        hub.publish(Self.event("o0", 2))
+        #expect(sinks.allSatisfy { $0.signals.isEmpty && !$0.ended })
     }
 
     @Test func heartbeatsComeFromTheTick() async throws {
         let hub = StreamHub(configuration: .init(heartbeatInterval: .milliseconds(1), maxLifetime: .seconds(3600)))
-        let subscription = hub.subscribe(orderID: "a")
+        let sink = RecordingSink()
+        _ = hub.subscribe(orderID: "a", sink: sink)
         try await Task.sleep(for: .milliseconds(5))
         hub.tick()
         #expect(hub.openSubscriptions == 1)
-        subscription.cancel()
-        let signals = await Self.drain(subscription)
-        #expect(signals.count == 1)
-        #expect(signals.contains { if case .heartbeat = $0 { true } else { false } })
+        #expect(sink.signals.count == 1)
+        #expect(sink.signals.contains { if case .heartbeat = $0 { true } else { false } })
+        #expect(!sink.ended)
     }
 
     @Test func theLifetimeEndsAStreamAtTheTick() async throws {
         let hub = StreamHub(configuration: .init(heartbeatInterval: .seconds(3600), maxLifetime: .milliseconds(1)))
-        let subscription = hub.subscribe(orderID: "a")
+        let sink = RecordingSink()
+        _ = hub.subscribe(orderID: "a", sink: sink)
         try await Task.sleep(for: .milliseconds(5))
         hub.tick()
         #expect(hub.openSubscriptions == 0)
-        #expect(await Self.drain(subscription).isEmpty)
+        #expect(sink.ended && sink.signals.isEmpty)
     }
 
-    @Test func noSubscriptionsAfterClose() async {
+    @Test func noSubscriptionsAfterClose() {
         let hub = StreamHub()
         hub.closeAll()
-        let late = hub.subscribe(orderID: "a")
+        let late = RecordingSink()
+        _ = hub.subscribe(orderID: "a", sink: late)
         #expect(hub.openSubscriptions == 0)
-        #expect(await Self.drain(late).isEmpty)
+        #expect(late.ended)
     }
 }
