@@ -56,7 +56,8 @@ struct StreamHubTests {
         let hub = StreamHub(configuration: .init(heartbeatInterval: .milliseconds(1), maxLifetime: .seconds(3600)))
         let sink = RecordingSink()
         _ = hub.subscribe(orderID: "a", sink: sink)
-        try await Task.sleep(for: .milliseconds(5))
+        // Past the first tick (ticks are at least 10 ms apart).
+        try await Task.sleep(for: .milliseconds(30))
         hub.tick()
         #expect(hub.openSubscriptions == 1)
         #expect(sink.signals.count == 1)
@@ -68,7 +69,8 @@ struct StreamHubTests {
         let hub = StreamHub(configuration: .init(heartbeatInterval: .seconds(3600), maxLifetime: .milliseconds(1)))
         let sink = RecordingSink()
         _ = hub.subscribe(orderID: "a", sink: sink)
-        try await Task.sleep(for: .milliseconds(5))
+        // Past the first tick (ticks are at least 10 ms apart).
+        try await Task.sleep(for: .milliseconds(30))
         hub.tick()
         #expect(hub.openSubscriptions == 0)
         #expect(sink.ended && sink.signals.isEmpty)
