@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import PostgresNIO
 import Testing
@@ -59,17 +62,18 @@ enum TestPostgres {
         if url == nil {
             let script = URL(fileURLWithPath: TestService.migrations).deletingLastPathComponent()
                 .appendingPathComponent("scripts/postgres-test-server").path
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: script)
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            do {
-                try process.run()
-                let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                process.waitUntilExit()
-                url = output.split(separator: "'").dropFirst().first.map(String.init)
-            } catch {
-                return .failure(TestFailure("cannot run \(script): \(error)"))
+            // popen, not Process: Foundation's Process did not always notice the
+            // script's exit here (its server child outlives it), and waiting for
+            // the end of its output would wait for that server too. One line is read.
+            guard let output = popen("'\(script)'", "r") else {
+                return .failure(TestFailure("cannot run \(script)"))
+            }
+            var line = [CChar](repeating: 0, count: 4096)
+            let read = fgets(&line, Int32(line.count), output) != nil
+            pclose(output)
+            if read {
+                url = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    .split(separator: "'").dropFirst().first.map(String.init)
             }
         }
         guard let url else {
