@@ -114,7 +114,7 @@ struct SSEConnectionHandlerTests {
     }
 
     @Test func heartbeatsAreWrittenAndTheRequestsCloseIsRefusedUntilTheHubEndsTheStream() async throws {
-        let (store, events, scratch) = try await Self.storeWithHistory()
+        let (store, _, scratch) = try await Self.storeWithHistory()
         defer { try? store.close(); scratch.remove() }
         let hub = StreamHub(configuration: .init(heartbeatInterval: .milliseconds(10), maxLifetime: .seconds(3600)))
         let (channel, handler) = try await Self.openStream(lastSent: 1, store: store, hub: hub)
@@ -134,7 +134,6 @@ struct SSEConnectionHandlerTests {
         hub.closeAll()
         #expect(try await Self.nextPart(of: channel) == "<end>")
         try await Self.waitUntilClosed(channel)
-        _ = events
     }
 
     @Test func aClientThatStopsReadingIsCutInsteadOfBufferedWithoutBound() async throws {
