@@ -44,7 +44,10 @@ class Relay:
             return
         pair = (writer, up_writer)
         self._live.add(pair)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            pass  # closing the relay; ending quietly spares asyncio's callback a cancelled task
         self._live.discard(pair)
 
     @staticmethod
@@ -97,6 +100,11 @@ class Relay:
                 self._server.close()
                 self._server = None
             await self._reset_all()
+            # The pipes of hung connections wait forever: end them here.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         try:
             self._call(shutdown())
         finally:
