@@ -42,7 +42,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/demo")]
+            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/demo"), .copy("Resources/client")]
         ),
         .executableTarget(
             name: "payment-status",
@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "PaymentStatus",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

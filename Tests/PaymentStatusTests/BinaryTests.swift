@@ -132,7 +132,7 @@ struct BinaryTests {
     @Test func sigtermWithAThousandOpenStreamsEndsThemCommitsInFlightWritesAndExitsCleanly() async throws {
         let folder = try Folder()
         defer { folder.remove() }
-        let environment = ["PAYMENT_API_TOKEN": "tok", "LOG_LEVEL": "notice"]
+        let environment = ["PAYMENT_API_TOKEN": "tok", "LOG_LEVEL": "notice", "PAYMENT_DRAIN_SECONDS": "4"]
         let server = try Self.serve(folder, environment)
         let port = try await server.port()
         let orders = (0..<50).map { "o\($0)" }
@@ -188,11 +188,25 @@ struct BinaryTests {
         try await eventually(30, "the first writes to be acknowledged") { acknowledgements.value >= 10 }
         let start = ContinuousClock.now
         server.terminate()
-        let acknowledged = await writes.value
-        for stream in streams {
-            let rest = try await stream.readToEnd(within: 15)
-            #expect(rest.ended, "a stream was cut instead of ended")
+        // Every stream is read at once, so that when each one ended is seen.
+        let ends = try await withThrowingTaskGroup(of: (Bool, Duration).self) { group in
+            for stream in streams {
+                group.addTask {
+                    let rest = try await stream.readToEnd(within: 15)
+                    return (rest.ended, ContinuousClock.now - start)
+                }
+            }
+            return try await group.reduce(into: [(Bool, Duration)]()) { $0.append($1) }
         }
+        let acknowledged = await writes.value
+        let cut = ends.filter { !$0.0 }.count
+        #expect(cut == 0, "\(cut) streams were cut instead of ended")
+        // Spread over the drain period (4 s here), not all at once: the middle
+        // half of the ends alone spans well over a second.
+        let times = ends.map(\.1).sorted()
+        let middleHalf = times[times.count * 3 / 4] - times[times.count / 4]
+        print("SIGTERM drain: streams ended from \(times.first!) to \(times.last!) after the signal; middle half over \(middleHalf)")
+        #expect(middleHalf > .seconds(1), "the streams ended within \(middleHalf) of one another")
         #expect(try await server.waitForExit(within: 15) == 0)
         let elapsed = ContinuousClock.now - start
         print("SIGTERM with 1000 open streams: exited 0 after \(elapsed); \(acknowledgements.value) of \(orders.count * 2) transitions acknowledged, all found after restart")

@@ -20,6 +20,24 @@ struct LiveStreamTests {
         return try #require(json["seq"].int)
     }
 
+    @Test func eachStreamGetsARandomRetryFromTheSettingToTwiceIt() async throws {
+        try await TestService(configure: { $0.retryMilliseconds = 1000 }).withLiveServer { live, services in
+            try await live.client.createOrder(id: "o1")
+            var retries: [Int] = []
+            for _ in 0..<12 {
+                let stream = try await live.openStream(Self.path("o1", services))
+                #expect(try await stream.head().status == .ok)
+                guard case .item(.retry(let retry)) = try await stream.next() else {
+                    Issue.record("the stream must start with retry:"); return
+                }
+                retries.append(retry)
+                await stream.close()
+            }
+            #expect(retries.allSatisfy { (1000..<2000).contains($0) }, "\(retries)")
+            #expect(Set(retries).count > 1, "every stream got \(retries[0])")
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func currentStateFirstThenLiveEventsThenTheStreamEnds(store: StoreKind) async throws {
         try await TestService(store: store).withLiveServer { live, services in

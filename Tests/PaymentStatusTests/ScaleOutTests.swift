@@ -48,10 +48,24 @@ struct ScaleOutTests {
         }
     }
 
+    @Test func aLongPollHeldByOneInstanceIsWokenByACommitOnTheOther() async throws {
+        try await Self.withTwoInstances { a, aServices, b, _ in
+            try await b.client.createOrder(id: "lp")
+            let path = LongPollTests.path("lp", aServices, "&after=1&wait=20")
+            let started = ContinuousClock.now
+            async let held = a.once(path, method: .get, headers: LongPollTests.json)
+            try await eventually(10, "the long-poll to be held on A") { aServices.hub.openSubscriptions == 1 }
+            #expect(try await b.client.transition("lp", to: "processing").status == .ok)
+            let answer = try JSON(try await held.body)
+            #expect(LongPollTests.seqs(answer) == [2] && answer["status"].string == "processing")
+            #expect(ContinuousClock.now - started < .seconds(15), "woken by B's commit, not by its wait")
+        }
+    }
+
     @Test func streamsOnOneInstanceGetWhatIsPostedToTheOther() async throws {
         try await Self.withTwoInstances { a, aServices, b, bServices in
             // Same secrets from the shared database: a token made by B opens a stream on A.
-            #expect(aServices.credentials.streamToken(forOrder: "x") == bServices.credentials.streamToken(forOrder: "x"))
+            #expect(aServices.credentials.checkStreamToken(Substring(bServices.credentials.streamToken(forOrder: "x")), forOrder: "x") == .valid)
             let orders = (0..<20).map { "scale-\($0)" }
             var streams: [String: [SSEConnection]] = [:]
             for order in orders {

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// The parts of a running service, built once and shared by the routes.
@@ -24,7 +25,8 @@ public struct AppServices: Sendable {
             for name in applied { logger.info("applied migration", metadata: ["migration": "\(name)"]) }
             let credentials = try await Credentials.resolve(configuration, store: store, announce: announce)
             let hub = StreamHub(configuration: .init(
-                heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout))
+                heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout,
+                drainPeriod: configuration.drainPeriod))
             let relay = (store as? PostgresStore).map { PostgresRelay(store: $0, hub: hub, logger: logger) }
             let checkpointer = try (store as? SQLiteStore).map { try SQLiteCheckpointer(path: $0.path, logger: logger) }
             return AppServices(
@@ -55,13 +57,15 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
         server: .http1(configuration: .init(
             // Per connection: writes the order's stream once the stream route hands the connection over.
             additionalChannelHandlers: [SSEConnectionHandler()],
-            idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds * 1_000_000_000
-                + configuration.idleTimeout.components.attoseconds / 1_000_000_000)),
+            idleTimeout: TimeAmount(configuration.idleTimeout),
             // Generous for browsers and proxies, small enough that header floods cost little.
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [DatabaseCloser(store: services.store, logger: logger), services.hub]
-            + [services.relay as (any Service)?, services.checkpointer].compactMap { $0 },
+        // Shut down in reverse order: the server first, then the hub drains its
+        // streams while the relay still feeds them other instances' events,
+        // and the database closes last.
+        services: [DatabaseCloser(store: services.store, logger: logger) as (any Service)?, services.relay, services.hub, services.checkpointer]
+            .compactMap { $0 },
         onServerRunning: { channel in
             // Notice level, so it shows above the access log's info lines; tests read the port from it.
             let address = channel.localAddress
@@ -90,7 +94,7 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     StreamController(
         store: services.store, bus: services.hub, credentials: services.credentials,
         retryMilliseconds: services.configuration.retryMilliseconds, maxStreams: services.configuration.maxStreams,
-        metrics: services.metrics
+        drainPeriod: services.configuration.drainPeriod, metrics: services.metrics
     ).addRoutes(to: router)
     WebhookController(
         service: orderService, credentials: services.credentials,
@@ -108,10 +112,15 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("readyz", [.get]),
     ("metrics", [.get]),
     ("openapi.yaml", [.get]),
+    ("client/payment-status.js", [.get]),
+    ("client/payment-status.d.ts", [.get]),
+    ("demo/orders", [.post]),
+    ("demo/orders/{id}/provider", [.post]),
     ("/", [.get]),
     ("v1/orders", [.post]),
     ("v1/orders/{id}", [.get]),
     ("v1/orders/{id}/transitions", [.post]),
+    ("v1/orders/{id}/stream-token", [.post]),
     ("v1/orders/{id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
 ]

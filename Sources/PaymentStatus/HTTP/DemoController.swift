@@ -35,7 +35,7 @@ struct DemoController {
         }
         return Response(
             status: .created, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: WireFormat.encode(order, streamToken: credentials.streamToken(forOrder: order.id))))
+            body: .init(byteBuffer: WireFormat.encode(order, stream: credentials.streamGrant(forOrder: order.id))))
     }
 
     /// `POST /demo/orders/{id}/provider`: what the provider's webhook would report.

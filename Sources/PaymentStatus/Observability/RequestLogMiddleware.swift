@@ -38,8 +38,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// Milliseconds with three decimals, e.g. `0.412`.
     private static func milliseconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        let micros = duration.nanoseconds / 1000
         let fraction = String(micros % 1000)
         return "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }

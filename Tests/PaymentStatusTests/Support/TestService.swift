@@ -169,6 +169,11 @@ struct JSON: @unchecked Sendable {
         value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
     }
 
+    /// A body the live client may not have (`TestClient.Response.body`): none is no JSON.
+    init(_ buffer: ByteBuffer?) throws {
+        try self.init(buffer ?? ByteBuffer())
+    }
+
     subscript(key: String) -> JSON { JSON((value as? [String: Any])?[key] ?? NSNull()) }
     subscript(index: Int) -> JSON { JSON((value as? [Any]).flatMap { index < $0.count ? $0[index] : nil } ?? NSNull()) }
 
