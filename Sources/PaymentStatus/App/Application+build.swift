@@ -55,8 +55,12 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
     return Application(
         router: try buildRouter(services, logger: logger),
         server: .http1(configuration: .init(
-            // Per connection: writes the order's stream once the stream route hands the connection over.
-            additionalChannelHandlers: [SSEConnectionHandler()],
+            // Per connection: the framing rules hostile clients would abuse, then
+            // what writes an order's stream once the stream route hands the connection over.
+            additionalChannelHandlers: [
+                RequestGuardHandler(bodyTimeout: configuration.bodyTimeout, drainPeriod: configuration.drainPeriod),
+                SSEConnectionHandler(),
+            ],
             idleTimeout: TimeAmount(configuration.idleTimeout),
             // Generous for browsers and proxies, small enough that header floods cost little.
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
