@@ -133,4 +133,34 @@ struct HostileClientTests {
             #expect(open == 0)
         }
     }
+
+    @Test func aHugeOrderIDIsNotWrittenWholeIntoTheAccessLog() async throws {
+        try await Self.withServer(["LOG_LEVEL": "info"]) { server, port in
+            let id = String(repeating: "a", count: 12_000)
+            #expect(try await BinaryTests.request(port, "/v1/orders/\(id)").status == .unauthorized)
+            try await eventually(10, "the access-log line") { server.printed.contains("status=401") }
+            #expect(!server.printed.contains(String(repeating: "a", count: 65)))
+            #expect(server.printed.contains(String(repeating: "a", count: 64) + "…"))
+        }
+    }
+
+    @Test func operatorCommandsRefuseBadPortsAndLeaveAFileThatIsNoDatabaseAlone() async throws {
+        let folder = try BinaryTests.Folder()
+        defer { folder.remove() }
+        let notADatabase = folder.path + "/notes.txt"
+        try "not a database\n".write(toFile: notADatabase, atomically: true, encoding: .utf8)
+        for (arguments, environment, message) in [
+            (["healthcheck", "--url", "http://127.0.0.1:70000/readyz"], [:], "--url has port 70000"),
+            (["healthcheck"], ["PORT": "abc"], "PORT must be a port number"),
+            (["healthcheck"], ["PORT": "99999"], "PORT must be a port number"),
+            (["webhook", "--url", "http://127.0.0.1:70000", "--order", "o", "--status", "failed"], ["PAYMENT_WEBHOOK_SECRET": "s"], "--url has port 70000"),
+            (["webhook", "--database", notADatabase, "--order", "o", "--status", "failed"], [:], "is not a SQLite database"),
+        ] as [([String], [String: String], String)] {
+            let process = try ServerProcess(arguments, environment: environment, directory: folder.path)
+            let status = try await process.waitForExit(within: 20)
+            #expect(status != 0 && process.printed.contains(message), "\(arguments) \(environment): \(status) \(process.printed)")
+            #expect(!process.printed.contains("Fatal error"))
+        }
+        #expect(try String(contentsOfFile: notADatabase, encoding: .utf8) == "not a database\n")
+    }
 }

@@ -68,4 +68,16 @@ struct StrictJSONTests {
             }
         }
     }
+
+    @Test func theDemoProviderChecksReasonsLikeTheRealEndpoints() async throws {
+        try await TestService(configure: { $0.demo = true }).withRouter { client, _ in
+            let created = try JSON(try await client.post("/demo/orders", json: [:], headers: [:]).body)
+            let id = try #require(created["id"].string)
+            for reason in ["nul\u{0}inside", String(repeating: "r", count: 60_000)] {
+                let response = try await client.post("/demo/orders/\(id)/provider", json: ["status": "failed", "reason": reason], headers: [:])
+                #expect(response.status == .unprocessableContent || response.status == .badRequest, "\(response.status)")
+            }
+            #expect(try JSON(try await client.get("/v1/orders/\(id)").body)["status"].string == "initiated")
+        }
+    }
 }

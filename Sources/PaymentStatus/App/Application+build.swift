@@ -86,7 +86,8 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: MethodNotAllowedMiddleware(routes: routeTable))
+    router.add(middleware: MethodNotAllowedMiddleware(
+        routes: routeTable + (services.configuration.demo ? demoRouteTable : [])))
     let orderService = OrderService(store: services.store, bus: services.hub, metrics: services.metrics)
 
     HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
@@ -118,8 +119,6 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("openapi.yaml", [.get]),
     ("client/payment-status.js", [.get]),
     ("client/payment-status.d.ts", [.get]),
-    ("demo/orders", [.post]),
-    ("demo/orders/{id}/provider", [.post]),
     ("/", [.get]),
     ("v1/orders", [.post]),
     ("v1/orders/{id}", [.get]),
@@ -127,6 +126,12 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("v1/orders/{id}/stream-token", [.post]),
     ("v1/orders/{id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
+]
+
+/// The demo page's routes, served (and so in the 405 table) only with `--demo`.
+let demoRouteTable: [(path: String, methods: [HTTPRequest.Method])] = [
+    ("demo/orders", [.post]),
+    ("demo/orders/{id}/provider", [.post]),
 ]
 
 /// Closes the database last, after the server and the streams have stopped,
