@@ -163,4 +163,33 @@ struct HostileClientTests {
         }
         #expect(try String(contentsOfFile: notADatabase, encoding: .utf8) == "not a database\n")
     }
+
+    @Test func http10ClientsAreAnsweredInTheirVersionAndClosedAfterwards() async throws {
+        try await Self.withServer { _, port in
+            #expect(try await BinaryTests.request(port, "/v1/orders", method: .post, token: "tok", json: #"{"id":"h1","amount":5,"currency":"EUR"}"#).status == .created)
+            // A stream: no chunked coding, the body as it is, ended by closing.
+            let stream = try await RawConnection.open(port: port)
+            try await stream.send("GET /v1/orders/h1/events HTTP/1.0\r\nAuthorization: Bearer tok\r\n\r\n")
+            try await eventually(10, "the stream's first event") { stream.text.contains("data: ") }
+            #expect(stream.text.hasPrefix("HTTP/1.0 200"))
+            #expect(!stream.text.lowercased().contains("transfer-encoding"))
+            #expect(stream.text.lowercased().contains("connection: close"))
+            #expect(try await BinaryTests.request(port, "/v1/orders/h1/transitions", method: .post, token: "tok", json: #"{"status":"failed"}"#).status == .ok)
+            try await eventually(10, "the stream to end by closing") { stream.isClosedByServer }
+            #expect(stream.text.contains("\"seq\":2"))
+            // Without keep-alive: closed after the response.
+            let plain = try await RawConnection.open(port: port)
+            try await plain.send("GET /healthz HTTP/1.0\r\n\r\n")
+            try await eventually(10, "the connection to close after the answer") { plain.isClosedByServer }
+            #expect(plain.text.hasPrefix("HTTP/1.0 200") && plain.text.hasSuffix("ok\n"))
+            // With keep-alive and a length: kept open for the next request.
+            let kept = try await RawConnection.open(port: port)
+            try await kept.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            try await eventually(10, "the answer") { kept.text.hasSuffix("ok\n") }
+            try await kept.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            try await eventually(10, "the second answer") { Self.responses(kept.text.replacingOccurrences(of: "HTTP/1.0 ", with: "HTTP/1.1 ")) == 2 }
+            #expect(!kept.isClosedByServer)
+            await kept.close()
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
 /// One per HTTP/1.1 connection, right after the HTTP codec: the rules about
 /// request framing that the framework leaves to the application, each of
@@ -41,6 +42,15 @@ final class RequestGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(bodyTimeout: Duration, drainPeriod: Duration) {
         self.bodyTimeout = TimeAmount(bodyTimeout)
         self.drainPeriod = TimeAmount(drainPeriod)
+    }
+
+    /// On an HTTP/1 connection, also puts the handler that answers HTTP/1.0
+    /// clients in their version next to the codec, where the version is known.
+    func handlerAdded(context: ChannelHandlerContext) {
+        let pipeline = context.pipeline.syncOperations
+        if let codec = try? pipeline.handler(type: HTTP1ToHTTPServerCodec.self) {
+            try? pipeline.addHandler(HTTP10ResponseHandler(), position: .before(codec))
+        }
     }
 
     // MARK: - Inbound
