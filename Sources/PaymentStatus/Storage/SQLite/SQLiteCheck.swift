@@ -28,8 +28,12 @@ public enum SQLiteCheck {
         configuration.busyMode = .timeout(10)
         let database = try DatabaseQueue(path: path, configuration: configuration)
         defer { try? database.close() }
-        return try database.read { db in
+        return try database.inDatabase { db in
             var report = Report()
+            // One read transaction for every part, ended without a commit: on a
+            // corrupt file even ending it may fail, and the report must survive that.
+            try db.execute(sql: "BEGIN DEFERRED TRANSACTION")
+            defer { try? db.execute(sql: "ROLLBACK") }
             // Each part on its own: a corrupt page may make any query throw, and
             // the report should still say what the other parts found.
             func part(_ name: String, _ body: () throws -> Void) {
