@@ -1,12 +1,5 @@
 import Crypto
 
-/// A stream token and when it stops working, as the order JSON and
-/// `POST /v1/orders/{id}/stream-token` give them.
-struct StreamGrant: Sendable {
-    let token: String
-    let expiresAt: Timestamp
-}
-
 /// What a presented stream token turned out to be.
 enum StreamTokenCheck: Equatable {
     case valid
