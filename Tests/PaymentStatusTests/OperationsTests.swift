@@ -11,7 +11,7 @@ import Testing
 /// API token rotation across a restart.
 @Suite("Operating it: backup, check, token rotation", .serialized, .timeLimit(.minutes(3)))
 struct OperationsTests {
-    typealias Folder = BinaryTests.Folder
+    typealias Folder = TemporaryFolder
 
     static func run(_ arguments: [String], in folder: Folder, environment: [String: String] = [:], within seconds: Double = 60)
         async throws -> (status: Int32, printed: String)
