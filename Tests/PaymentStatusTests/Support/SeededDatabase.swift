@@ -34,6 +34,15 @@ enum SeededDatabase {
         try store.close()
     }
 
+    /// The counts of orders and events, read on a connection of its own.
+    static func counts(_ path: String) async throws -> (orders: Int, events: Int) {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        return try await queue.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM orders") ?? -1, try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? -1)
+        }
+    }
+
     /// `PRAGMA integrity_check` and the counts of orders and events, read on a
     /// connection of its own.
     static func inspect(_ path: String) async throws -> (integrity: [String], orders: Int, events: Int) {
