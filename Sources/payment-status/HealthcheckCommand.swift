@@ -16,8 +16,8 @@ struct HealthcheckCommand: AsyncParsableCommand {
     var timeout: Int64 = 5
 
     func run() async throws {
-        let port = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 8080
-        let target = url ?? "http://127.0.0.1:\(port)/readyz"
+        let target = try url.map { try CommandURL.validated($0, option: "--url") }
+            ?? "http://127.0.0.1:\(try CommandURL.environmentPort())/readyz"
         do {
             let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: target), timeout: .seconds(timeout))
             guard response.status.code == 200 else {

@@ -35,7 +35,18 @@ struct SlowReaderTests {
     /// buffers (megabytes on loopback) for the whole of its lifetime, so the
     /// server's writes never block and the hub's fall-behind limit is not what
     /// ends these streams: their lifetime is.
-    @Test func clientsThatStopReadingAreClosedWithBoundedMemoryAndOtherStreamsUnaffected() async throws {
+    /// The figures come from /proc and the stalled clients from Glibc's
+    /// sockets: elsewhere the test is reported as skipped, not passed.
+    static let canMeasure: Bool = {
+        #if canImport(Glibc)
+        FileManager.default.fileExists(atPath: "/proc/self/status")
+        #else
+        false
+        #endif
+    }()
+
+    @Test(.enabled(if: SlowReaderTests.canMeasure, "needs Linux: /proc and Glibc sockets"))
+    func clientsThatStopReadingAreClosedWithBoundedMemoryAndOtherStreamsUnaffected() async throws {
         #if canImport(Glibc)
         let folder = try BinaryTests.Folder()
         defer { folder.remove() }
@@ -144,9 +155,14 @@ struct SlowReaderTests {
               the reading client saw seqs \(watched.seqs) over \(watched.connections) connection(s), \(watchedAfter) after the transitions were posted
             """)
         #expect(growth < 64 * 1024, "server peak RSS grew by \(growth) kB with \(Self.stalledCount) stalled clients")
+        // Every stream the server ended by itself ended properly, with the last
+        // chunk: a connection that closed in order without it was cut mid-stream.
+        #expect(completeResponses == endings[.eof, default: 0], "\(completeResponses) complete of \(endings[.eof, default: 0]) closed in order")
         #expect(server.isRunning)
         server.terminate()
         #expect(try await server.waitForExit() == 0)
+        #else
+        Issue.record("runs only where canMeasure holds")
         #endif
     }
 

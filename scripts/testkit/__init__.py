@@ -1,1 +1,1 @@
-"""Helpers for the scripts that run the service for real: the server, nginx, a TCP relay, a page server."""
+"""What the scripts that run the service for real share: the server, nginx, a TCP relay, a page server."""

@@ -32,6 +32,9 @@ public struct AppConfiguration: Sendable {
     /// A connection that has not sent a complete request head within this time
     /// (slow or stalled clients), or sits idle between requests, is closed.
     public var idleTimeout: Duration = .seconds(30)
+    /// A request body must have arrived whole within this time of its head;
+    /// one still trickling in then is answered 408 and its connection closed.
+    public var bodyTimeout: Duration = .seconds(30)
     /// Serves the unauthenticated endpoints the demo page at `/` drives. Never in production.
     public var demo = false
 
@@ -79,6 +82,9 @@ public struct AppConfiguration: Sendable {
         }
         if let text = value("PAYMENT_IDLE_TIMEOUT_SECONDS") {
             idleTimeout = try Self.seconds(text, from: "PAYMENT_IDLE_TIMEOUT_SECONDS")
+        }
+        if let text = value("PAYMENT_BODY_TIMEOUT_SECONDS") {
+            bodyTimeout = try Self.seconds(text, from: "PAYMENT_BODY_TIMEOUT_SECONDS")
         }
         if let text = value("PAYMENT_DEMO") { demo = ["1", "true", "yes", "on"].contains(text.lowercased()) }
         if let text = value("PAYMENT_HEARTBEAT_SECONDS") {

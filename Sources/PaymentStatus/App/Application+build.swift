@@ -55,8 +55,12 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
     return Application(
         router: try buildRouter(services, logger: logger),
         server: .http1(configuration: .init(
-            // Per connection: writes the order's stream once the stream route hands the connection over.
-            additionalChannelHandlers: [SSEConnectionHandler()],
+            // Per connection: the framing rules hostile clients would abuse, then
+            // what writes an order's stream once the stream route hands the connection over.
+            additionalChannelHandlers: [
+                RequestGuardHandler(bodyTimeout: configuration.bodyTimeout, drainPeriod: configuration.drainPeriod),
+                SSEConnectionHandler(),
+            ],
             idleTimeout: TimeAmount(configuration.idleTimeout),
             // Generous for browsers and proxies, small enough that header floods cost little.
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
@@ -82,7 +86,8 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: MethodNotAllowedMiddleware(routes: routeTable))
+    router.add(middleware: MethodNotAllowedMiddleware(
+        routes: routeTable + (services.configuration.demo ? demoRouteTable : [])))
     let orderService = OrderService(store: services.store, bus: services.hub, metrics: services.metrics)
 
     HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
@@ -118,8 +123,6 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("openapi.yaml", [.get]),
     ("client/payment-status.js", [.get]),
     ("client/payment-status.d.ts", [.get]),
-    ("demo/orders", [.post]),
-    ("demo/orders/{id}/provider", [.post]),
     ("/", [.get]),
     ("v1/orders", [.post]),
     ("v1/orders/{id}", [.get]),
@@ -128,6 +131,12 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("v1/orders/{id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
     ("v1/events", [.get]),
+]
+
+/// The demo page's routes, served (and so in the 405 table) only with `--demo`.
+let demoRouteTable: [(path: String, methods: [HTTPRequest.Method])] = [
+    ("demo/orders", [.post]),
+    ("demo/orders/{id}/provider", [.post]),
 ]
 
 /// Closes the database last, after the server and the streams have stopped,

@@ -45,9 +45,11 @@ struct DemoController {
             guard let status = PaymentStatus(rawValue: body.status) else {
                 throw InputError(field: "status", message: "must be one of initiated, processing, succeeded, failed")
             }
+            // The same rule as the real endpoints' reasons, not a quiet cut.
+            if let reason = body.reason { try Identifier.validateReason(reason) }
             return StatusChange(
                 orderID: id, status: status, source: .webhook, eventID: "demo_\(OrderService.generateOrderID().dropFirst(4))",
-                reason: body.reason.map { String($0.prefix(200)) })
+                reason: body.reason)
         }
         return try WebhookController.answer(try await service.apply(change), to: change, logger: context.logger).0
     }

@@ -1,12 +1,5 @@
 import Crypto
 
-/// A stream token and when it stops working, as the order JSON and
-/// `POST /v1/orders/{id}/stream-token` give them.
-struct StreamGrant: Sendable {
-    let token: String
-    let expiresAt: Timestamp
-}
-
 /// What a presented stream token turned out to be.
 enum StreamTokenCheck: Equatable {
     case valid
@@ -31,7 +24,8 @@ extension Credentials {
     /// A fresh token for the order, good for `streamTokenLifetime` from `now`.
     func streamGrant(forOrder orderID: String, now: Timestamp = .now()) -> StreamGrant {
         let lifetimeSeconds = streamTokenLifetime.components.seconds
-        let expiry = now.millisecondsSince1970 / 1000 + max(lifetimeSeconds, 1)
+        // Rounded up to the next whole second: a token never lives less than its lifetime.
+        let expiry = (now.millisecondsSince1970 + 999) / 1000 + max(lifetimeSeconds, 1)
         let mac = HMAC<SHA256>.authenticationCode(for: Self.signedBytes(orderID: orderID, expiry: expiry), using: streamKey)
         return StreamGrant(
             token: String(expiry) + "." + Base64URL.encode(Array(mac)),

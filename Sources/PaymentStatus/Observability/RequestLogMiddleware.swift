@@ -22,7 +22,11 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             "status": "\(response.status.code)",
             "duration_ms": "\(Self.milliseconds(ContinuousClock.now - start))",
         ]
-        if let orderID = context.parameters.get("id") { metadata["order_id"] = "\(orderID)" }
+        // Capped: an id longer than any valid one (64) comes from a client that
+        // was refused, and must not fill the log.
+        if let orderID = context.parameters.get("id") {
+            metadata["order_id"] = "\(orderID.count > 64 ? orderID.prefix(64) + "…" : orderID[...])"
+        }
         context.logger.info("request", metadata: metadata)
         return response
     }

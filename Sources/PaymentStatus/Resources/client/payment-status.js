@@ -46,12 +46,14 @@ export function watchPayment({ streamUrl, onEvent, refreshStreamUrl, heartbeatSe
     let settled = false;
     let attempt = null;       // AbortController of what runs now: a stream, a fetch or a wait
     let failures = 0;         // consecutive tries that got nothing: drives the backoff
-    let streamMisses = 0;     // consecutive streams that ended before their first event
+    let streamMisses = 0;     // streams in a row that failed before their first event while the long-poll worked
+    let refreshed = false;    // a fresh URL was fetched and nothing has worked since
     let pollUntil = 0;        // long-poll instead of streaming until then
     let pollFor = POLL_FOR_MS;
     let wake = null;          // resolves the wait while the page is paused
     const paused = { offline: typeof navigator !== "undefined" && navigator.onLine === false, frozen: false, hidden: false };
     const isPaused = () => paused.offline || paused.frozen || paused.hidden;
+    const silenceMs = 2 * 1000 * (Number(heartbeatSeconds) > 0 ? Number(heartbeatSeconds) : 15);
 
     function finish(ok, value) {
       if (settled) return;
@@ -123,7 +125,7 @@ export function watchPayment({ streamUrl, onEvent, refreshStreamUrl, heartbeatSe
           // be dead (a NAT or proxy dropped it without a word), and a fresh stream
           // answers at once with its early event if the service is there.
           clearTimeout(silence);
-          silence = setTimeout(() => end("silent"), 2 * heartbeatSeconds * 1000);
+          silence = setTimeout(() => end("silent"), silenceMs);
           if (!deliver(ev)) end("gap");   // (the terminal event ends it through finish)
         });
         // Any error closes it: left alone, EventSource reconnects by itself after
@@ -166,6 +168,7 @@ export function watchPayment({ streamUrl, onEvent, refreshStreamUrl, heartbeatSe
         for (const ev of events) if (!deliver(ev)) break;   // a gap: the next poll starts after the last one delivered
         if (settled) return;
         failures = 0;
+        refreshed = false;
         if (polling && events.length === 0 && answer.took < 1000) {
           await pause(backoff(), ctl);   // answered at once with nothing: something does not hold requests; do not spin
         }
@@ -174,10 +177,13 @@ export function watchPayment({ streamUrl, onEvent, refreshStreamUrl, heartbeatSe
       const type = (answer.problem && answer.problem.type) || "";
       if (answer.status === 401 && type.endsWith("token-expired")) {
         if (!refreshStreamUrl) return finish(false, new PaymentStatusError("the stream token has expired and no refreshStreamUrl was given", 401, answer.problem));
+        // Expired again right after a refresh (a clock off, a stale cache): do not spin.
+        if (refreshed) await pause(backoff(), ctl);
+        if (settled || ctl.signal.aborted) return;
         try {
           const fresh = await refreshStreamUrl();
           if (!settled) url = new URL(fresh, import.meta.url);
-          failures = 0;
+          refreshed = true;
         } catch {
           if (!settled) await pause(backoff(), ctl);   // the merchant's back end may be away for a moment
         }
@@ -212,9 +218,11 @@ export function watchPayment({ streamUrl, onEvent, refreshStreamUrl, heartbeatSe
           }
           if (result.delivered) {
             failures = streamMisses = 0;
+            refreshed = false;
             pollFor = POLL_FOR_MS;
           }
-          if (result.why === "error") await pause(backoff(), ctl);
+          // A moment at random first, so that pages cut together do not all ask at once.
+          if (result.why === "error") await pause(Math.random() * BACKOFF_MS, ctl);
           if (ctl.signal.aborted) continue;
           answer = await longPoll(0, ctl);
           // Streams that fail before their first event while the long-poll works: use the long-poll a while.
@@ -239,7 +247,8 @@ export function watchPayment({ streamUrl, onEvent, refreshStreamUrl, heartbeatSe
       // A frozen page runs no code: close the connections rather than leave them unread.
       [globalThis.document, "freeze", () => setPaused("frozen", true)],
       [globalThis.document, "resume", () => setPaused("frozen", false)],
-      // Closing on pagehide also keeps the page eligible for the back-forward cache.
+      // A page kept in the back-forward cache holds no connection either (an
+      // open one could also keep it out of the cache); pageshow brings it back.
       [globalThis, "pagehide", () => setPaused("hidden", true)],
       [globalThis, "pageshow", (e) => { if (e.persisted) setPaused("hidden", false); }],
     ].filter(([target]) => target && target.addEventListener);

@@ -1,7 +1,8 @@
 import NIOCore
 
 /// The JSON shapes of the contract: the only place where domain values
-/// become response bytes.
+/// become the bytes of a response body or of an SSE event's data, for the
+/// routes and the stream framing alike.
 enum WireFormat {
     /// `{"order_id","seq","status","previous","source","event_id","reason","at"}` on one line.
     static func write(_ event: PaymentEvent, to json: inout JSONWriter) {
