@@ -197,4 +197,22 @@ struct FeedStoreTests {
         #expect(all[4].event.source == .webhook && all[1].event.at == Timestamp(millisecondsSince1970: 200))
         try await store.close()
     }
+
+    /// A feed subscription hears every order's events (as cues to read), is
+    /// watched for the relay's sake, and is no order for the relay's catch-up.
+    @Test func theHubHandsEveryOrdersEventsToFeedSubscriptions() {
+        let hub = StreamHub()
+        let (feed, order) = (RecordingSink(), RecordingSink())
+        let registration = hub.subscribe(orderID: StreamHub.allOrders, sink: feed)
+        _ = hub.subscribe(orderID: "a", sink: order)
+        #expect(hub.isWatching("b"))
+        hub.publish(StreamHubTests.event("a", 2))
+        hub.publish(StreamHubTests.event("b", 5))
+        #expect(feed.events.map(\.orderID) == ["a", "b"] && order.seqs == [2])
+        #expect(hub.watermarks().map { $0.orderID } == ["a"])
+        registration.cancel()
+        #expect(!hub.isWatching("b") && hub.isWatching("a"))
+        hub.closeAll()
+        #expect(!feed.ended && order.ended)
+    }
 }
