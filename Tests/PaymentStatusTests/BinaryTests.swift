@@ -11,14 +11,8 @@ import Testing
 /// restarts, the operator commands and a clean stop.
 @Suite("The payment-status binary", .serialized, .timeLimit(.minutes(3)))
 struct BinaryTests {
-    struct Folder {
-        let path: String
-        init() throws {
-            path = FileManager.default.temporaryDirectory.appendingPathComponent("ps-binary-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        }
-        func remove() { try? FileManager.default.removeItem(atPath: path) }
-    }
+    /// The binary's working directory (its ./data folder goes here).
+    typealias Folder = TemporaryFolder
 
     static func serve(_ folder: Folder, _ environment: [String: String] = [:], _ extra: [String] = []) throws -> ServerProcess {
         try ServerProcess(

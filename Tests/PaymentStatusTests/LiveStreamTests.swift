@@ -8,18 +8,6 @@ import Testing
 /// server, on a real SQLite file and on PostgreSQL.
 @Suite("Live streams", .timeLimit(.minutes(2)))
 struct LiveStreamTests {
-    static func path(_ order: String, _ services: AppServices, query: String = "") -> String {
-        "/v1/orders/\(order)/events?token=\(services.credentials.streamToken(forOrder: order))\(query)"
-    }
-
-    static func seq(_ event: (id: String?, name: String?, data: String)?) throws -> Int {
-        let event = try #require(event)
-        let json = try JSON(event.data)
-        #expect(event.id == json["seq"].int.map(String.init))
-        #expect(event.name == "status")
-        return try #require(json["seq"].int)
-    }
-
     @Test func eachStreamGetsARandomRetryFromTheSettingToTwiceIt() async throws {
         try await TestService(configure: { $0.retryMilliseconds = 1000 }).withLiveServer { live, services in
             try await live.client.createOrder(id: "o1")

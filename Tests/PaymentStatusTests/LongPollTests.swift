@@ -9,14 +9,6 @@ import Testing
 /// real server on a loopback port, on SQLite and on PostgreSQL.
 @Suite("Long-poll", .timeLimit(.minutes(2)))
 struct LongPollTests {
-    static let json: HTTPFields = [.accept: "application/json"]
-
-    static func path(_ order: String, _ services: AppServices, _ query: String = "") -> String {
-        "/v1/orders/\(order)/events?token=\(services.credentials.streamToken(forOrder: order))\(query)"
-    }
-
-    static func seqs(_ body: JSON) -> [Int] { body["events"].array.compactMap { $0["seq"].int } }
-
     @Test func acceptDecidesBetweenTheStreamAndTheLongPoll() {
         #expect(StreamResponseKind(accept: "application/json") == .longPoll)
         #expect(StreamResponseKind(accept: "text/event-stream;q=0.5, application/json") == .longPoll)

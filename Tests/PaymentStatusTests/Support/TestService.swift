@@ -22,8 +22,7 @@ struct TestService {
         configure: (inout AppConfiguration) -> Void = { _ in }
     ) throws {
         self.kind = kind
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("payment-status-tests-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        folder = try TemporaryFolder().path
         var configuration = AppConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
