@@ -107,6 +107,10 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     ).addRoutes(to: router)
     OrderController(service: orderService, credentials: services.credentials)
         .addRoutes(to: router.group("v1/orders").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
+    FeedController(
+        store: services.store, bus: services.hub, retryMilliseconds: services.configuration.retryMilliseconds,
+        maxStreams: services.configuration.maxStreams, drainPeriod: services.configuration.drainPeriod, metrics: services.metrics
+    ).addRoutes(to: router.group("v1/events").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
 
     return router
 }
@@ -126,6 +130,7 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("v1/orders/{id}/stream-token", [.post]),
     ("v1/orders/{id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
+    ("v1/events", [.get]),
 ]
 
 /// The demo page's routes, served (and so in the 405 table) only with `--demo`.
