@@ -23,27 +23,35 @@ struct TestCertificate: Sendable {
         return try TestCertificate(certificate: certificate, key: key)
     }
 
-    /// A leaf signed by a certificate authority of its own; the certificate
-    /// file holds the chain (leaf, then the authority).
-    static func chained(in folder: String, name: String) throws -> (leaf: TestCertificate, authority: TestCertificate) {
-        let authority = try selfSigned(in: folder, name: "\(name)-ca")
+    /// A root authority, an intermediate it signed and a leaf the
+    /// intermediate signed; the certificate file holds the chain a server
+    /// sends (leaf, then intermediate), and a client trusts only the root.
+    static func chained(in folder: String, name: String) throws -> (leaf: TestCertificate, intermediate: TestCertificate, root: TestCertificate) {
+        let root = try selfSigned(in: folder, name: "\(name)-root")
+        let intermediate = try signed(in: folder, name: "\(name)-intermediate", by: root, extensions: "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        let leaf = try signed(in: folder, name: "\(name)-leaf", by: intermediate, extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        let chain = "\(folder)/\(name).crt"
+        try (String(contentsOfFile: leaf.certificate, encoding: .utf8) + String(contentsOfFile: intermediate.certificate, encoding: .utf8))
+            .write(toFile: chain, atomically: true, encoding: .utf8)
+        return (try TestCertificate(certificate: chain, key: leaf.key), intermediate, root)
+    }
+
+    /// A certificate named `name`, signed by `issuer`, with these X.509v3 extensions.
+    private static func signed(in folder: String, name: String, by issuer: TestCertificate, extensions: String) throws -> TestCertificate {
         let key = "\(folder)/\(name).key"
         let request = "\(folder)/\(name).csr"
-        let leaf = "\(folder)/\(name)-leaf.crt"
-        let extensions = "\(folder)/\(name).ext"
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: extensions, atomically: true, encoding: .utf8)
+        let certificate = "\(folder)/\(name).crt"
+        let extensionsFile = "\(folder)/\(name).ext"
+        try extensions.write(toFile: extensionsFile, atomically: true, encoding: .utf8)
         try openssl([
             "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-subj", "/CN=\(name)", "-keyout", key, "-out", request,
         ])
         try openssl([
-            "x509", "-req", "-in", request, "-CA", authority.certificate, "-CAkey", authority.key, "-CAcreateserial",
-            "-days", "2", "-extfile", extensions, "-out", leaf,
+            "x509", "-req", "-in", request, "-CA", issuer.certificate, "-CAkey", issuer.key, "-CAcreateserial",
+            "-days", "2", "-extfile", extensionsFile, "-out", certificate,
         ])
-        let chain = "\(folder)/\(name).crt"
-        try (String(contentsOfFile: leaf, encoding: .utf8) + String(contentsOfFile: authority.certificate, encoding: .utf8))
-            .write(toFile: chain, atomically: true, encoding: .utf8)
-        return (try TestCertificate(certificate: chain, key: key), authority)
+        return try TestCertificate(certificate: certificate, key: key)
     }
 
     init(certificate: String, key: String) throws {
