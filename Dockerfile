@@ -1,14 +1,19 @@
-# syntax=docker/dockerfile:1
-
 # Build: the official Swift 6 image plus the SQLite headers GRDB compiles against.
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libsqlite3-dev=3.40.1-2+deb12u2 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
+# Package.swift declares the test target too, and SwiftPM checks every
+# target's folder even to build one product: Tests/ comes along, unbuilt.
 COPY Package.swift ./
 COPY Sources ./Sources
-RUN swift build -c release --static-swift-stdlib --product payment-status \
+COPY Tests ./Tests
+# The cache mount keeps SwiftPM's checkouts and objects in the builder's cache
+# between builds on the same machine (never in the image), so that a rebuild
+# compiles only what changed.
+RUN --mount=type=cache,target=/build/.build,sharing=locked \
+    swift build -c release --static-swift-stdlib --product payment-status \
     && mkdir -p /staging/app \
     && cp "$(swift build -c release --show-bin-path)/payment-status" /staging/app/ \
     && strip /staging/app/payment-status \

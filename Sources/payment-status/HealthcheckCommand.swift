@@ -23,11 +23,10 @@ struct HealthcheckCommand: AsyncParsableCommand {
     var timeout: Int64 = 5
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let port = environment["PORT"].flatMap(Int.init) ?? 8080
         // The service speaks HTTPS only once it has a certificate.
-        let tls = !(environment["PAYMENT_TLS_CERTIFICATE"] ?? "").allSatisfy(\.isWhitespace)
-        let target = url ?? "\(tls ? "https" : "http")://127.0.0.1:\(port)/readyz"
+        let tls = !(ProcessInfo.processInfo.environment["PAYMENT_TLS_CERTIFICATE"] ?? "").allSatisfy(\.isWhitespace)
+        let target = try url.map { try CommandURL.validated($0, option: "--url") }
+            ?? "\(tls ? "https" : "http")://127.0.0.1:\(try CommandURL.environmentPort())/readyz"
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.clientConfiguration(for: target))
         let outcome: Result<Void, ExitCode>
         do {

@@ -35,6 +35,7 @@ struct WebhookCommand: AsyncParsableCommand {
     var database: String?
 
     func run() async throws {
+        let url = try CommandURL.validated(self.url, option: "--url")
         let secret = try await resolveSecret()
         var body: [String: String] = [
             "event_id": eventId ?? "evt_\(UUID().uuidString.lowercased())", "order_id": order, "status": status,
@@ -61,8 +62,18 @@ struct WebhookCommand: AsyncParsableCommand {
         if let first = AppConfiguration.list(environment["PAYMENT_WEBHOOK_SECRET"]).first { return first }
         let location = try (database ?? environment["PAYMENT_DB"]).map { try DatabaseLocation($0, from: "--database") }
             ?? AppConfiguration().database
-        if case .sqlite(let path) = location, !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("PAYMENT_WEBHOOK_SECRET is not set and there is no database at \(path) to read it from")
+        if case .sqlite(let path) = location {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("PAYMENT_WEBHOOK_SECRET is not set and there is no database at \(path) to read it from")
+            }
+            // Opening a file for writing would make it a database: look before touching.
+            let header = FileHandle(forReadingAtPath: path).map { handle in
+                defer { try? handle.close() }
+                return handle.readData(ofLength: 16)
+            }
+            guard header == Data("SQLite format 3\u{0}".utf8) else {
+                throw ValidationError("\(path) is not a SQLite database; left as it is")
+            }
         }
         let store = try await AppServices.openStore(location, logger: Logger(label: "payment-status"))
         let secret: String?

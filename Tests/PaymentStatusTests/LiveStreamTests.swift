@@ -8,16 +8,22 @@ import Testing
 /// server, on a real SQLite file and on PostgreSQL.
 @Suite("Live streams", .timeLimit(.minutes(2)))
 struct LiveStreamTests {
-    static func path(_ order: String, _ services: AppServices, query: String = "") -> String {
-        "/v1/orders/\(order)/events?token=\(services.credentials.streamToken(forOrder: order))\(query)"
-    }
-
-    static func seq(_ event: (id: String?, name: String?, data: String)?) throws -> Int {
-        let event = try #require(event)
-        let json = try JSON(event.data)
-        #expect(event.id == json["seq"].int.map(String.init))
-        #expect(event.name == "status")
-        return try #require(json["seq"].int)
+    @Test func eachStreamGetsARandomRetryFromTheSettingToTwiceIt() async throws {
+        try await TestService(configure: { $0.retryMilliseconds = 1000 }).withLiveServer { live, services in
+            try await live.client.createOrder(id: "o1")
+            var retries: [Int] = []
+            for _ in 0..<12 {
+                let stream = try await live.openStream(Self.path("o1", services))
+                #expect(try await stream.head().status == .ok)
+                guard case .item(.retry(let retry)) = try await stream.next() else {
+                    Issue.record("the stream must start with retry:"); return
+                }
+                retries.append(retry)
+                await stream.close()
+            }
+            #expect(retries.allSatisfy { (1000..<2000).contains($0) }, "\(retries)")
+            #expect(Set(retries).count > 1, "every stream got \(retries[0])")
+        }
     }
 
     @Test(arguments: StoreKind.allCases)

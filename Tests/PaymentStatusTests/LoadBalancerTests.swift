@@ -6,26 +6,23 @@ import Testing
 @testable import PaymentStatus
 
 /// The load balancer of `docker-compose.scale-out.yml`, run for real: its
-/// nginx configuration, taken from the compose file, in front of two
+/// nginx configuration, the file the compose file mounts, in front of two
 /// instances on one PostgreSQL. Streams and writes go through nginx, which
 /// spreads them over both instances; events must arrive while the stream is
 /// open (nothing buffered), once each and in order.
 @Suite("nginx in front of two instances", .serialized, .timeLimit(.minutes(2)))
 struct LoadBalancerTests {
-    static let composeFile = URL(fileURLWithPath: TestService.migrations).deletingLastPathComponent()
-        .appendingPathComponent("docker-compose.scale-out.yml").path
+    static let repo = URL(fileURLWithPath: TestService.migrations).deletingLastPathComponent()
+    static let composeFile = repo.appendingPathComponent("docker-compose.scale-out.yml").path
+    static let configurationFile = "deploy/nginx-scale-out.conf"
 
-    /// The `server { … }` block of the compose file's nginx config, with
-    /// compose's `$$` unescaped and its upstream pointed at `upstreams`.
+    /// The compose file's nginx config, with its upstream pointed at `upstreams`.
     static func serverConfiguration(listen port: Int, upstreams: [Int]) throws -> String {
         let compose = try String(contentsOfFile: composeFile, encoding: .utf8)
-        let lines = compose.split(separator: "\n", omittingEmptySubsequences: false)
-        guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "content: |" }) else {
-            throw TestFailure("no inline nginx config in \(composeFile)")
+        guard compose.contains("./\(configurationFile):/etc/nginx/conf.d/default.conf") else {
+            throw TestFailure("\(composeFile) does not mount \(configurationFile) as nginx's config")
         }
-        let indent = String(repeating: " ", count: 6)
-        let body = lines[(start + 1)...].prefix { $0.isEmpty || $0.hasPrefix(indent) }.map { $0.dropFirst(min(6, $0.count)) }
-        var text = body.joined(separator: "\n").replacingOccurrences(of: "$$", with: "$")
+        var text = try String(contentsOfFile: repo.appendingPathComponent(configurationFile).path, encoding: .utf8)
         let upstream = try #require(text.range(of: #"server payment-status:8080[^;]*;"#, options: .regularExpression))
         text.replaceSubrange(upstream, with: upstreams.map { "server 127.0.0.1:\($0);" }.joined(separator: " "))
         let listen = try #require(text.range(of: "listen 8080;"))

@@ -91,8 +91,11 @@ struct SSEConnectionHandlerTests {
         #expect(try await Self.nextPart(of: channel) == "<end>")
         try await Self.waitUntilClosed(channel)
         #expect(hub.openSubscriptions == 0)
-        // Event 2 published late changes nothing.
+        // Event 2 published late changes nothing: no subscription, nothing written.
         hub.publish(events[1])
+        #expect(hub.openSubscriptions == 0)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await channel.readOutbound(as: HTTPResponsePart.self) == nil)
     }
 
     @Test func eventsThatCommitWhileTheHistoryIsReadWaitAndAreWrittenOnce() async throws {

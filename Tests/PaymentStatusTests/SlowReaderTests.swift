@@ -35,7 +35,18 @@ struct SlowReaderTests {
     /// buffers (megabytes on loopback) for the whole of its lifetime, so the
     /// server's writes never block and the hub's fall-behind limit is not what
     /// ends these streams: their lifetime is.
-    @Test func clientsThatStopReadingAreClosedWithBoundedMemoryAndOtherStreamsUnaffected() async throws {
+    /// The figures come from /proc and the stalled clients from Glibc's
+    /// sockets: elsewhere the test is reported as skipped, not passed.
+    static let canMeasure: Bool = {
+        #if canImport(Glibc)
+        FileManager.default.fileExists(atPath: "/proc/self/status")
+        #else
+        false
+        #endif
+    }()
+
+    @Test(.enabled(if: SlowReaderTests.canMeasure, "needs Linux: /proc and Glibc sockets"))
+    func clientsThatStopReadingAreClosedWithBoundedMemoryAndOtherStreamsUnaffected() async throws {
         #if canImport(Glibc)
         let folder = try BinaryTests.Folder()
         defer { folder.remove() }
@@ -144,9 +155,14 @@ struct SlowReaderTests {
               the reading client saw seqs \(watched.seqs) over \(watched.connections) connection(s), \(watchedAfter) after the transitions were posted
             """)
         #expect(growth < 64 * 1024, "server peak RSS grew by \(growth) kB with \(Self.stalledCount) stalled clients")
+        // Every stream the server ended by itself ended properly, with the last
+        // chunk: a connection that closed in order without it was cut mid-stream.
+        #expect(completeResponses == endings[.eof, default: 0], "\(completeResponses) complete of \(endings[.eof, default: 0]) closed in order")
         #expect(server.isRunning)
         server.terminate()
         #expect(try await server.waitForExit() == 0)
+        #else
+        Issue.record("runs only where canMeasure holds")
         #endif
     }
 
@@ -181,13 +197,6 @@ struct SlowReaderTests {
         return (seqs, connections)
     }
 
-    /// A /proc file read to its end (they report a size of 0, and come a page at a time).
-    static func readProcFile(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw TestFailure("cannot open \(path)") }
-        defer { try? handle.close() }
-        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-    }
-
     /// The stalled clients' connections the server process still holds open,
     /// with the bytes queued unsent on each (from /proc/net/tcp).
     static func serverHeld(pid: Int32, port: Int, clients: Set<Int>) throws -> [(inode: String, unsent: Int)] {
@@ -201,7 +210,7 @@ struct SlowReaderTests {
         }
         func portOf(_ address: Substring) -> Int? { address.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
         var held: [(inode: String, unsent: Int)] = []
-        for line in try Self.readProcFile("/proc/net/tcp").split(separator: "\n").dropFirst() {
+        for line in try ProcStatus.readFile("/proc/net/tcp").split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             guard fields.count > 9, portOf(fields[1]) == port, let remote = portOf(fields[2]), clients.contains(remote),
                   inodes.contains(String(fields[9]))
@@ -220,29 +229,6 @@ final class PeakValue: Sendable {
 }
 
 /// Memory and sockets of a process, from /proc.
-struct ProcStatus {
-    let rssKB: Int
-    /// The high-water mark of resident memory (VmHWM): catches peaks between samples.
-    let peakKB: Int
-    /// Open file descriptors that are sockets.
-    let sockets: Int
-
-    init(pid: Int32) throws {
-        let status = try SlowReaderTests.readProcFile("/proc/\(pid)/status")
-        func kilobytes(_ field: String) throws -> Int {
-            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-                  let value = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
-            else { throw TestFailure("no \(field) in /proc/\(pid)/status") }
-            return value
-        }
-        rssKB = try kilobytes("VmRSS")
-        peakKB = try kilobytes("VmHWM")
-        let descriptors = "/proc/\(pid)/fd"
-        sockets = try FileManager.default.contentsOfDirectory(atPath: descriptors).filter {
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: descriptors + "/" + $0))?.hasPrefix("socket:") ?? false
-        }.count
-    }
-}
 
 #if canImport(Glibc)
 /// A client that sends a stream request and then does not read: a blocking

@@ -11,8 +11,7 @@ struct StorageTests {
         var path: String { folder + "/db.sqlite" }
 
         init() throws {
-            folder = FileManager.default.temporaryDirectory.appendingPathComponent("ps-store-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            folder = try TemporaryFolder("ps-store").path
         }
 
         func migratedStore() async throws -> SQLiteStore {

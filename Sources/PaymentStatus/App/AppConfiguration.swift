@@ -17,8 +17,14 @@ public struct AppConfiguration: Sendable {
     public var corsOrigins: [String] = []
     public var heartbeatInterval: Duration = .seconds(15)
     public var streamTimeout: Duration = .seconds(600)
-    /// What the stream's `retry:` line tells browsers to wait before reconnecting.
+    /// The least a stream's `retry:` line tells browsers to wait before
+    /// reconnecting; each stream gets a random value from here to twice it.
     public var retryMilliseconds = 3000
+    /// On shutdown, open streams end at random moments over this period, so
+    /// that their clients do not all reconnect elsewhere at once.
+    public var drainPeriod: Duration = .seconds(5)
+    /// How long a stream token is good for after it was issued.
+    public var streamTokenLifetime: Duration = .seconds(86_400)
     /// Streams open at once before new ones are answered 503 (a soft cap: a
     /// burst of concurrent opens may pass it by a few). Below the 20,000
     /// open files a process may have here, with room for other connections.
@@ -26,6 +32,9 @@ public struct AppConfiguration: Sendable {
     /// A connection that has not sent a complete request head within this time
     /// (slow or stalled clients), or sits idle between requests, is closed.
     public var idleTimeout: Duration = .seconds(30)
+    /// A request body must have arrived whole within this time of its head;
+    /// one still trickling in then is answered 408 and its connection closed.
+    public var bodyTimeout: Duration = .seconds(30)
     /// Serves the unauthenticated endpoints the demo page at `/` drives. Never in production.
     public var demo = false
     /// PEM files: with both, the port serves HTTPS only (HTTP/2 and HTTP/1.1 by ALPN).
@@ -58,8 +67,27 @@ public struct AppConfiguration: Sendable {
             }
             maxStreams = count
         }
+        if let text = value("PAYMENT_RETRY_MS") {
+            guard let milliseconds = Int(text), (1...3_600_000).contains(milliseconds) else {
+                throw ConfigurationError(setting: "PAYMENT_RETRY_MS", message: "must be a whole number of milliseconds from 1 to 3600000, got '\(text)'")
+            }
+            retryMilliseconds = milliseconds
+        }
+        if let text = value("PAYMENT_DRAIN_SECONDS") {
+            drainPeriod = try Self.seconds(text, from: "PAYMENT_DRAIN_SECONDS")
+        }
+        if let text = value("PAYMENT_STREAM_TOKEN_TTL_SECONDS") {
+            guard let seconds = Int64(text), (1...31_536_000).contains(seconds) else {
+                throw ConfigurationError(
+                    setting: "PAYMENT_STREAM_TOKEN_TTL_SECONDS", message: "must be a whole number of seconds from 1 to 31536000, got '\(text)'")
+            }
+            streamTokenLifetime = .seconds(seconds)
+        }
         if let text = value("PAYMENT_IDLE_TIMEOUT_SECONDS") {
             idleTimeout = try Self.seconds(text, from: "PAYMENT_IDLE_TIMEOUT_SECONDS")
+        }
+        if let text = value("PAYMENT_BODY_TIMEOUT_SECONDS") {
+            bodyTimeout = try Self.seconds(text, from: "PAYMENT_BODY_TIMEOUT_SECONDS")
         }
         tlsCertificate = value("PAYMENT_TLS_CERTIFICATE")
         tlsKey = value("PAYMENT_TLS_KEY")
@@ -120,10 +148,4 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "\(setting) \(message)" }
-}
-
-extension String {
-    var trimmed: String {
-        String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-    }
 }

@@ -32,7 +32,8 @@ public struct AppServices: Sendable {
             for name in applied { logger.info("applied migration", metadata: ["migration": "\(name)"]) }
             let credentials = try await Credentials.resolve(configuration, store: store, announce: announce)
             let hub = StreamHub(configuration: .init(
-                heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout))
+                heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout,
+                drainPeriod: configuration.drainPeriod))
             let relay = (store as? PostgresStore).map { PostgresRelay(store: $0, hub: hub, logger: logger) }
             let checkpointer = try (store as? SQLiteStore).map { try SQLiteCheckpointer(path: $0.path, logger: logger) }
             return AppServices(
@@ -58,7 +59,7 @@ public struct AppServices: Sendable {
 /// Builds the HTTP application on already opened services; tests build the very same one.
 public func buildApplication(_ services: AppServices, logger: Logger) throws -> some ApplicationProtocol {
     let configuration = services.configuration
-    var extraServices: [any Service] = [services.relay as (any Service)?, services.checkpointer].compactMap { $0 }
+    var extraServices: [any Service] = []
     if let tls = services.tls {
         extraServices.append(CertificateReloader(store: tls, logger: logger))
         logger.notice("serving HTTPS (HTTP/2 and HTTP/1.1)", metadata: ["certificate": "\(tls.identity.summary)"])
@@ -67,7 +68,11 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
         router: try buildRouter(services, logger: logger),
         server: try serverBuilder(configuration, tls: services.tls),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [DatabaseCloser(store: services.store, logger: logger), services.hub] + extraServices,
+        // Shut down in reverse order: the server first, then the hub drains its
+        // streams while the relay still feeds them other instances' events,
+        // and the database closes last.
+        services: [DatabaseCloser(store: services.store, logger: logger) as (any Service)?, services.relay, services.hub, services.checkpointer]
+            .compactMap { $0 } + extraServices,
         onServerRunning: { channel in
             // Notice level, so it shows above the access log's info lines; tests read the port from it.
             let address = channel.localAddress
@@ -78,12 +83,15 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
 
 /// Plain HTTP/1.1, or with TLS files HTTPS only: HTTP/2 and HTTP/1.1 offered by ALPN.
 func serverBuilder(_ configuration: AppConfiguration, tls: TLSCertificateStore?) throws -> HTTPServerBuilder {
-    let idleTimeout = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds * 1_000_000_000
-        + configuration.idleTimeout.components.attoseconds / 1_000_000_000))
+    let idleTimeout = TimeAmount(configuration.idleTimeout)
     // An HTTP/1.1 connection, or (over HTTP/2) one stream of a connection.
     let http1 = HTTP1Channel.Configuration(
-        // Writes the order's stream once the stream route hands the connection (or HTTP/2 stream) over.
-        additionalChannelHandlers: [SSEConnectionHandler()],
+        // The framing rules hostile clients would abuse, then what writes an
+        // order's stream once the stream route hands the connection (or HTTP/2 stream) over.
+        additionalChannelHandlers: [
+            RequestGuardHandler(bodyTimeout: configuration.bodyTimeout, drainPeriod: configuration.drainPeriod),
+            SSEConnectionHandler(),
+        ],
         idleTimeout: idleTimeout,
         // Generous for browsers and proxies, small enough that header floods cost little.
         httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))
@@ -92,8 +100,8 @@ func serverBuilder(_ configuration: AppConfiguration, tls: TLSCertificateStore?)
     let http2 = HTTP2ChannelConfiguration(
         // A connection with no open stream is closed after this, as an idle HTTP/1.1 one is.
         idleTimeout: configuration.idleTimeout,
-        // No forced close at shutdown: the hub ends the streams, and the
-        // connection closes once its last stream has ended.
+        // No forced close at shutdown: after GOAWAY its streams end over the
+        // drain period, as HTTP/1.1 ones do, and it closes after the last.
         gracefulCloseTimeout: nil,
         streamConfiguration: http1)
     return HTTPServerBuilder { responder in
@@ -111,7 +119,8 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: MethodNotAllowedMiddleware(routes: routeTable))
+    router.add(middleware: MethodNotAllowedMiddleware(
+        routes: routeTable + (services.configuration.demo ? demoRouteTable : [])))
     let orderService = OrderService(store: services.store, bus: services.hub, metrics: services.metrics)
 
     HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
@@ -123,7 +132,7 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     StreamController(
         store: services.store, bus: services.hub, credentials: services.credentials,
         retryMilliseconds: services.configuration.retryMilliseconds, maxStreams: services.configuration.maxStreams,
-        metrics: services.metrics
+        drainPeriod: services.configuration.drainPeriod, metrics: services.metrics
     ).addRoutes(to: router)
     WebhookController(
         service: orderService, credentials: services.credentials,
@@ -141,12 +150,21 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("readyz", [.get]),
     ("metrics", [.get]),
     ("openapi.yaml", [.get]),
+    ("client/payment-status.js", [.get]),
+    ("client/payment-status.d.ts", [.get]),
     ("/", [.get]),
     ("v1/orders", [.post]),
     ("v1/orders/{id}", [.get]),
     ("v1/orders/{id}/transitions", [.post]),
+    ("v1/orders/{id}/stream-token", [.post]),
     ("v1/orders/{id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
+]
+
+/// The demo page's routes, served (and so in the 405 table) only with `--demo`.
+let demoRouteTable: [(path: String, methods: [HTTPRequest.Method])] = [
+    ("demo/orders", [.post]),
+    ("demo/orders/{id}/provider", [.post]),
 ]
 
 /// Closes the database last, after the server and the streams have stopped,

@@ -4,6 +4,10 @@ extension Credentials {
         public static let apiToken = "api_token"
         public static let streamSecret = "stream_secret"
         public static let webhookSecret = "webhook_secret"
+        /// Unix milliseconds until which stream tokens without an expiry (issued
+        /// before tokens carried one) are still accepted: set once, on the first
+        /// start that issues expiring tokens, one token lifetime ahead.
+        public static let legacyStreamTokensUntil = "legacy_stream_tokens_until"
     }
 
     /// The configured secrets, with each unset one taken from the database,
@@ -25,6 +29,12 @@ extension Credentials {
         if streamSecret == nil { streamSecret = try await stored(StoredName.streamSecret).value }
         var webhookSecrets = configuration.webhookSecrets
         if webhookSecrets.isEmpty { webhookSecrets = [try await stored(StoredName.webhookSecret).value] }
-        return Credentials(apiToken: apiToken!, streamSecret: streamSecret!, webhookSecrets: webhookSecrets)
+        let lifetime = configuration.streamTokenLifetime
+        let cutOff = Timestamp.now().millisecondsSince1970 + lifetime.components.seconds * 1000
+        let legacyUntil = try await store.secret(named: StoredName.legacyStreamTokensUntil, orStore: String(cutOff)).value
+        return Credentials(
+            apiToken: apiToken!, streamSecret: streamSecret!, webhookSecrets: webhookSecrets,
+            streamTokenLifetime: lifetime,
+            legacyStreamTokensUntil: Int64(legacyUntil).map(Timestamp.init(millisecondsSince1970:)))
     }
 }

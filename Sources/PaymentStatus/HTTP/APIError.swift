@@ -18,6 +18,14 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// The problem document, also written by the connection's own handlers
+    /// when they answer without a route.
+    var body: ByteBuffer {
         var json = JSONWriter(capacity: 256)
         json.beginObject()
         json.key("type"); json.string(type)
@@ -29,9 +37,7 @@ public struct APIError: HTTPResponseError, Sendable {
             json.string(value)
         }
         json.endObject()
-        var headers = headers
-        headers[.contentType] = "application/problem+json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: json.buffer))
+        return json.buffer
     }
 }
 

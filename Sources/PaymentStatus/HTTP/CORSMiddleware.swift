@@ -1,20 +1,23 @@
 import HTTPTypes
 import Hummingbird
 
-/// CORS for checkout pages on other origins, limited to the order endpoints
-/// and the stream, and to the configured origins (`PAYMENT_CORS_ORIGINS`).
-/// Other origins get no CORS headers, so browsers keep them out.
+/// CORS for checkout pages on other origins, limited to the order endpoints,
+/// the stream and its long-poll, and the browser client's files (a module
+/// script is fetched with CORS), and to the configured origins
+/// (`PAYMENT_CORS_ORIGINS`). Other origins get no CORS headers, so browsers
+/// keep them out.
 struct CheckoutCORSMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Exact origins (`https://shop.example`), or `*` for any.
     let allowedOrigins: Set<String>
 
-    private static var pathPrefix: String { "/v1/orders" }
+    private static var pathPrefixes: [String] { ["/v1/orders", "/client/"] }
     private static var allowMethods: String { "GET, POST" }
     private static var allowHeaders: String { "Authorization, Content-Type, Last-Event-ID" }
-    private static var exposeHeaders: String { "Idempotent-Replayed" }
+    private static var exposeHeaders: String { "Idempotent-Replayed, Retry-After, ETag" }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix(Self.pathPrefix), let origin = request.headers[.origin] else {
+        let path = request.uri.path
+        guard Self.pathPrefixes.contains(where: { path.hasPrefix($0) }), let origin = request.headers[.origin] else {
             return try await next(request, context)
         }
         let allowed = allowedOrigins.contains(origin) || allowedOrigins.contains("*")

@@ -17,12 +17,22 @@ public struct Credentials: Sendable {
     }
     /// The provider's webhook signing secrets; more than one during a rotation.
     public var webhookSecrets: [String]
+    /// How long a stream token is good for after it was issued.
+    public var streamTokenLifetime: Duration
+    /// Until when a stream token of the form issued before tokens carried
+    /// their expiry is still accepted (nil: never); see `StreamToken`.
+    public var legacyStreamTokensUntil: Timestamp?
 
-    public init(apiToken: String, streamSecret: String, webhookSecrets: [String]) {
+    public init(
+        apiToken: String, streamSecret: String, webhookSecrets: [String],
+        streamTokenLifetime: Duration = .seconds(86_400), legacyStreamTokensUntil: Timestamp? = nil
+    ) {
         self.apiToken = apiToken
         self.streamSecret = streamSecret
         streamKey = Self.key(streamSecret)
         self.webhookSecrets = webhookSecrets
+        self.streamTokenLifetime = streamTokenLifetime
+        self.legacyStreamTokensUntil = legacyStreamTokensUntil
     }
 
     /// Whether `presented` is the API token, in time that does not depend on
@@ -31,22 +41,8 @@ public struct Credentials: Sendable {
         constantTimeEquals(SHA256.hash(data: Array(presented.utf8)), SHA256.hash(data: Array(apiToken.utf8)))
     }
 
-    /// The token that lets a checkout page read one order's stream:
-    /// base64url(HMAC-SHA256(stream secret, order id)). It cannot be made
-    /// without the secret, and it names no other order.
-    public func streamToken(forOrder orderID: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(orderID.utf8), using: streamKey)
-        return Base64URL.encode(Array(mac))
-    }
-
-    /// Checks a stream token in constant time.
-    func acceptsStreamToken(_ token: Substring, forOrder orderID: String) -> Bool {
-        guard let mac = Base64URL.decode(token), mac.count == SHA256.byteCount else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Array(orderID.utf8), using: streamKey)
-    }
-
     /// Made once: every order in a response carries a stream token.
-    private var streamKey: SymmetricKey
+    private(set) var streamKey: SymmetricKey
 
     private static func key(_ secret: String) -> SymmetricKey { SymmetricKey(data: Array(secret.utf8)) }
 

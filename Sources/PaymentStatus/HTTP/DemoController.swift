@@ -35,7 +35,7 @@ struct DemoController {
         }
         return Response(
             status: .created, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: WireFormat.encode(order, streamToken: credentials.streamToken(forOrder: order.id))))
+            body: .init(byteBuffer: WireFormat.encode(order, stream: credentials.streamGrant(forOrder: order.id))))
     }
 
     /// `POST /demo/orders/{id}/provider`: what the provider's webhook would report.
@@ -45,9 +45,11 @@ struct DemoController {
             guard let status = PaymentStatus(rawValue: body.status) else {
                 throw InputError(field: "status", message: "must be one of initiated, processing, succeeded, failed")
             }
+            // The same rule as the real endpoints' reasons, not a quiet cut.
+            if let reason = body.reason { try Identifier.validateReason(reason) }
             return StatusChange(
                 orderID: id, status: status, source: .webhook, eventID: "demo_\(OrderService.generateOrderID().dropFirst(4))",
-                reason: body.reason.map { String($0.prefix(200)) })
+                reason: body.reason)
         }
         return try WebhookController.answer(try await service.apply(change), to: change, logger: context.logger).0
     }

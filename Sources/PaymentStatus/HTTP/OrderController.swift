@@ -1,7 +1,8 @@
 import Hummingbird
 import NIOCore
 
-/// `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/transitions`.
+/// `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/transitions`,
+/// `POST /v1/orders/{id}/stream-token`.
 struct OrderController {
     let service: OrderService
     let credentials: Credentials
@@ -10,6 +11,7 @@ struct OrderController {
         group.post(use: create)
         group.get("{id}", use: get)
         group.post("{id}/transitions", use: transition)
+        group.post("{id}/stream-token", use: mintStreamToken)
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -37,7 +39,7 @@ struct OrderController {
         guard let (order, events) = try await service.store.orderWithEvents(id: id) else { throw APIError.orderNotFound(id) }
         var json = JSONWriter(capacity: 1024)
         json.beginObject()
-        WireFormat.writeFields(of: order, streamToken: credentials.streamToken(forOrder: order.id), to: &json)
+        WireFormat.writeFields(of: order, stream: credentials.streamGrant(forOrder: order.id), to: &json)
         json.key("events")
         json.beginArray()
         for event in events { WireFormat.write(event, to: &json) }
@@ -69,8 +71,16 @@ struct OrderController {
         }
     }
 
+    /// `POST /v1/orders/{id}/stream-token`: a fresh token for a page whose
+    /// token expired; tokens given out before keep working until their own expiry.
+    @Sendable func mintStreamToken(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard try await service.store.order(id: id) != nil else { throw APIError.orderNotFound(id) }
+        return json(.ok, WireFormat.encode(credentials.streamGrant(forOrder: id), orderID: id))
+    }
+
     private func orderBody(_ order: Order) -> ByteBuffer {
-        WireFormat.encode(order, streamToken: credentials.streamToken(forOrder: order.id))
+        WireFormat.encode(order, stream: credentials.streamGrant(forOrder: order.id))
     }
 
     /// `{"applied": true, "order", "event"}`

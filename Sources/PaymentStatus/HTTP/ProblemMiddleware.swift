@@ -1,4 +1,3 @@
-import GRDB
 import Hummingbird
 import Logging
 import NIOCore
@@ -28,7 +27,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as StoreUnavailable:
             logger.error("storage unavailable", metadata: ["error": "\(error)", "route": "\(request.uri.path.prefix(200))"])
             return .storageUnavailable()
-        case let error as DatabaseError where isUnavailable(error):
+        case let error as any StoreClassifiedError where error.meansStoreUnavailable:
             logger.error("storage unavailable", metadata: ["error": "\(error)", "route": "\(request.uri.path.prefix(200))"])
             return .storageUnavailable()
         case let error as any HTTPResponseError:
@@ -46,12 +45,4 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-}
-
-/// Result codes that mean "the database cannot write now", not "this request is wrong".
-private func isUnavailable(_ error: DatabaseError) -> Bool {
-    switch error.resultCode {
-    case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_ABORT: true
-    default: false
-    }
 }

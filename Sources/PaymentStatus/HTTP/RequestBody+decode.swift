@@ -32,7 +32,17 @@ extension Request {
 
 /// Decodes a request body, telling a malformed document (400) from a
 /// well-formed one with a wrong field (422).
+/// Strict JSON comes first (`StrictJSON`): a repeated key, a trailing comma
+/// or a number with a fraction is refused before any field is read.
 func decodeBody<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(BodyProblem) -> T {
+    do {
+        try StrictJSON.validate(buffer.readableBytesView)
+    } catch {
+        switch error {
+        case .malformed(let detail): throw .malformed("the body is not strict JSON: \(detail)")
+        case .notAnInteger(let path): throw .invalid(InputError(field: path.isEmpty ? "body" : path, message: "must be an integer"))
+        }
+    }
     let data = Data(buffer.readableBytesView)
     let failure: DecodingError
     do {

@@ -7,11 +7,10 @@ import NIOHTTPTypes
 /// over to it: from then on this handler writes the stream from the
 /// connection's event loop, fed by the bus, and the request's task ends.
 ///
-/// Why: a task per open stream keeps its whole async stack (every slab the
-/// request's middleware, routing and reads ever needed) for as long as the
+/// Why: a task per open stream keeps its whole async stack for as long as the
 /// stream stays open, and wakes a second thread for every event. Here an open
 /// stream is its socket, this handler and a hub entry, and an event is one
-/// write on the event loop.
+/// write on the event loop. A held long-poll is handed over the same way.
 ///
 /// The stream it writes: the history the route read (the client's missing
 /// events, or the current state), then live events in `seq` order with no
@@ -30,20 +29,33 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     static let closeGrace: TimeAmount = .seconds(5)
 
     private var context: ChannelHandlerContext?
-    private var stream: OrderStreamState?
+    /// The connection's stream or long-poll, from the route's `open` on.
+    var stream: OrderStreamState?
     /// Set once the route handed the connection over: the request's task has
     /// let go of it, and this handler owns it until it closes.
     private var handedOver = false
 
     // MARK: - Opening (called by the stream route, on the event loop)
 
+    /// Subscribes the channel's connection to the order (see `open(_:bus:lifetime:)`),
+    /// from the route's task; throws when the client has already gone.
+    static func open(
+        _ stream: OrderStreamState, on channel: any Channel, bus: any EventBus, lifetime: Duration?
+    ) async throws -> NIOLoopBound<SSEConnectionHandler> {
+        let handler = try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: SSEConnectionHandler.self).open(stream, bus: bus, lifetime: lifetime)
+        }.get()
+        guard let handler else { throw ChannelError.ioOnClosedChannel }
+        return handler
+    }
+
     /// Subscribes this connection to the order before the route reads the
     /// history, so that nothing committed meanwhile goes unseen: it waits here.
-    func open(_ stream: OrderStreamState, bus: any EventBus) -> NIOLoopBound<SSEConnectionHandler>? {
+    func open(_ stream: OrderStreamState, bus: any EventBus, lifetime: Duration? = nil) -> NIOLoopBound<SSEConnectionHandler>? {
         guard let context, context.channel.isActive, self.stream == nil else { return nil }
         var stream = stream
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        stream.registration = bus.subscribe(orderID: stream.orderID, sink: ConnectionSink(handler: bound))
+        stream.registration = bus.subscribe(orderID: stream.orderID, sink: ConnectionSink(handler: bound), lifetime: lifetime)
         self.stream = stream
         return bound
     }
@@ -55,12 +67,23 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     /// Takes the connection over: writes the `retry` line and the history,
-    /// then whatever arrived meanwhile, and streams from here on. False when
-    /// the stream has already ended (the client left).
-    func goLive(prelude: ByteBuffer, history: [PaymentEvent]) -> Bool {
-        guard let context, var stream, !stream.ended else { return false }
+    /// then whatever arrived meanwhile, and streams from here on (a
+    /// long-poll: answers once something arrives). False when the stream has
+    /// already ended (the client left).
+    func goLive(prelude: ByteBuffer?, history: [PaymentEvent]) -> Bool {
+        guard let context, context.channel.isActive, var stream else { return false }
+        if stream.ended {
+            // A long-poll whose wait ran out while it was being handed over
+            // still owes its answer ("nothing yet"); a stream has ended for good.
+            guard stream.isLongPoll else { return false }
+            stream.ended = false
+            self.stream = stream
+            handedOver = true
+            finish(context: context, closeNow: false)
+            return true
+        }
         handedOver = true
-        context.write(wrapOutboundOut(.body(prelude)), promise: nil)
+        if let prelude { context.write(wrapOutboundOut(.body(prelude)), promise: nil) }
         for event in history where event.seq > stream.lastSent {
             context.write(wrapOutboundOut(.body(SSEFrame.status(event))), promise: nil)
             stream.lastSent = event.seq
@@ -71,6 +94,7 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         // The request's task stops reading this connection; reading on is how
         // a client that leaves is noticed.
         context.read()
+        if stream.quiesced { drain(context) }
         drainWaiting()
         return true
     }
@@ -81,7 +105,8 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard let context, var stream, !stream.ended else { return }
         switch signal {
         case .heartbeat:
-            guard stream.openingDone, !stream.catchingUp else { return }
+            // A long-poll's answer is one JSON document: nothing may come before it.
+            guard stream.openingDone, !stream.catchingUp, !stream.isLongPoll else { return }
             write(SSEFrame.keepAlive, context: context)
         case .event(let event, let frame, let publishedAt):
             guard event.seq > stream.lastSent else { return }  // already sent
@@ -96,6 +121,7 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func drainWaiting() {
         guard let context, var stream, stream.openingDone, !stream.catchingUp, !stream.ended else { return }
         stream.waiting.sort { $0.event.seq < $1.event.seq }
+        if stream.isLongPoll { return answerLongPoll(context, stream) }
         var wrote = false
         var terminal = false
         while let next = stream.waiting.first {
@@ -130,7 +156,7 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// Publication raced past an earlier commit: the missing events are
     /// already stored, so read them instead of waiting.
-    private func catchUp(_ stream: OrderStreamState) {
+    func catchUp(_ stream: OrderStreamState) {
         guard let context else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let (store, orderID, after) = (stream.store, stream.orderID, stream.lastSent)
@@ -163,7 +189,7 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         finish(context: context, closeNow: false)
     }
 
-    private func finish(context: ChannelHandlerContext, closeNow: Bool) {
+    func finish(context: ChannelHandlerContext, closeNow: Bool) {
         guard var stream, !stream.ended else { return }
         stream.ended = true
         stream.registration?.cancel()
@@ -174,6 +200,11 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard !closeNow, context.channel.isWritable else {
             context.close(promise: nil)
             return
+        }
+        if case .longPoll(let status, let version) = stream.kind, !stream.answered {
+            // Its wait ran out (or the server is shutting down) with nothing new.
+            context.write(wrapOutboundOut(.body(WireFormat.encodeLongPoll(
+                orderID: stream.orderID, status: status, version: version, events: []))), promise: nil)
         }
         var written = false
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
@@ -239,12 +270,17 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard handedOver else { return context.fireUserInboundEventTriggered(event) }
+        guard handedOver else {
+            // Shutdown while the route still opens a stream: it drains once handed over.
+            if event is ChannelShouldQuiesceEvent, stream != nil { stream?.quiesced = true }
+            return context.fireUserInboundEventTriggered(event)
+        }
         switch event {
         case is ChannelShouldQuiesceEvent:
-            // The server is shutting down: end the stream properly; the client
-            // resumes by `Last-Event-ID` on another instance or after the restart.
-            finish(context: context, closeNow: false)
+            // The server is shutting down: end the stream properly, in its
+            // turn; the client resumes by `Last-Event-ID` on another instance
+            // or after the restart.
+            drain(context)
         case let event as ChannelEvent where event == .inputClosed:
             // The client closed its side: nobody reads the stream any more.
             finish(context: context, closeNow: true)

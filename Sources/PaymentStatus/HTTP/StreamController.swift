@@ -1,20 +1,26 @@
 import Hummingbird
 import NIOCore
 
-/// `GET /v1/orders/{id}/events`: the order's Server-Sent Events stream.
+/// `GET /v1/orders/{id}/events`: the order's Server-Sent Events stream, or
+/// its long-poll for a client whose `Accept` prefers JSON (see
+/// `StreamController+longPoll.swift`). Both end on the connection's event
+/// loop in `SSEConnectionHandler` once they wait for events.
 struct StreamController {
     let store: any PaymentStore
     let bus: any EventBus
     let credentials: Credentials
+    /// The least `retry:` a stream is given; each gets a random value up to twice it.
     let retryMilliseconds: Int
     let maxStreams: Int
+    /// Over which, on shutdown, open streams end at random moments.
+    let drainPeriod: Duration
     let metrics: ServiceMetrics
 
     func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("v1/orders/{id}/events", use: stream)
+        router.get("v1/orders/{id}/events", use: events)
     }
 
-    @Sendable func stream(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         metrics.streamRequested()
         let id = try context.parameters.require("id")
         try authorize(request, orderID: id)
@@ -22,13 +28,37 @@ struct StreamController {
             // The stream is read until the client leaves; a body would sit unread under it.
             throw APIError.malformed("a stream request takes no body")
         }
+        let accept = request.headers[.accept]
+        let kind = StreamResponseKind(accept: accept)
+        // Read before the cap, so that a malformed long-poll is a 400 whatever the load.
+        let longPoll = kind == .longPoll ? try LongPollRequest(request) : nil
         guard bus.openSubscriptions < maxStreams else {
+            if kind == .eventStream, StreamResponseKind.namesEventStream(accept) { return Self.comeBackLater() }
             var error = APIError(
                 .serviceUnavailable, type: APIError.problemType("too-many-streams"),
                 detail: "this instance holds its maximum of \(maxStreams) open streams; retry shortly")
             error.headers[.retryAfter] = "5"
             throw error
         }
+        if let longPoll { return try await self.longPoll(longPoll, orderID: id, context: context) }
+        return try await stream(request, orderID: id, context: context)
+    }
+
+    /// Over the cap, for EventSource: 200 with only a `retry:` line, at random
+    /// between 5 and 15 s. The browser then reconnects by itself, where an
+    /// error status would have stopped it for good.
+    private static func comeBackLater() -> Response {
+        let milliseconds = Int.random(in: 5_000...15_000)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no",
+                .retryAfter: String(milliseconds / 1000),
+            ],
+            body: .init(byteBuffer: SSEFrame.retry(milliseconds: milliseconds)))
+    }
+
+    private func stream(_ request: Request, orderID id: String, context: AppRequestContext) async throws -> Response {
         var lastEventID = try Self.lastEventID(of: request)
         guard let order = try await store.order(id: id) else { throw APIError.orderNotFound(id) }
         if order.status.isTerminal, let seen = lastEventID, seen >= order.version {
@@ -40,9 +70,10 @@ struct StreamController {
             // for it would leave the page blind, so start again from the current state.
             lastEventID = nil
         }
-        let prelude = SSEFrame.retry(milliseconds: retryMilliseconds)
+        // At random per stream, so that clients cut at the same moment come back spread out.
+        let prelude = SSEFrame.retry(milliseconds: Int.random(in: retryMilliseconds..<(2 * retryMilliseconds)))
         let resumeAfter = lastEventID
-        let (store, bus, metrics) = (self.store, self.bus, self.metrics)
+        let (store, bus, metrics, drainPeriod) = (self.store, self.bus, self.metrics, self.drainPeriod)
         let channel = context.channel
         return Response(
             status: .ok,
@@ -53,12 +84,10 @@ struct StreamController {
                     let history = try await Self.history(of: id, after: resumeAfter, in: store)
                     return try await Self.writeFinished(prelude: prelude, history: history, to: &writer)
                 }
-                let state = OrderStreamState(orderID: id, lastSent: resumeAfter ?? 0, store: store, metrics: metrics)
+                let state = OrderStreamState(
+                    orderID: id, lastSent: resumeAfter ?? 0, kind: .stream, store: store, metrics: metrics, drainPeriod: drainPeriod)
                 // Subscribed before the history is read: whatever commits meanwhile waits in the handler.
-                let handler = try await channel.eventLoop.submit {
-                    try channel.pipeline.syncOperations.handler(type: SSEConnectionHandler.self).open(state, bus: bus)
-                }.get()
-                guard let handler else { throw ChannelError.ioOnClosedChannel }  // the client has gone
+                let handler = try await SSEConnectionHandler.open(state, on: channel, bus: bus, lifetime: nil)
                 let history: [PaymentEvent]
                 do {
                     history = try await Self.history(of: id, after: resumeAfter, in: store)
@@ -89,7 +118,7 @@ struct StreamController {
 
     /// What the client has not seen: every event after its `Last-Event-ID`,
     /// or without one the order's newest event (its current state).
-    private static func history(of orderID: String, after lastEventID: Int?, in store: any PaymentStore) async throws -> [PaymentEvent] {
+    static func history(of orderID: String, after lastEventID: Int?, in store: any PaymentStore) async throws -> [PaymentEvent] {
         if let lastEventID {
             return try await store.events(orderID: orderID, after: lastEventID, limit: .max)
         }
@@ -101,10 +130,16 @@ struct StreamController {
     /// unauthenticated caller cannot learn which orders exist.
     private func authorize(_ request: Request, orderID: String) throws {
         if let token = request.uri.queryParameters["token"], !token.isEmpty {
-            guard credentials.acceptsStreamToken(token, forOrder: orderID) else {
+            switch credentials.checkStreamToken(token, forOrder: orderID) {
+            case .valid:
+                return
+            case .expired:
+                throw APIError(
+                    .unauthorized, type: APIError.problemType("token-expired"),
+                    detail: "the stream token has expired; ask the merchant for a fresh one (POST /v1/orders/{id}/stream-token)")
+            case .invalid:
                 throw APIError.unauthorized("the stream token is not valid for this order", challenge: nil)
             }
-            return
         }
         if let bearer = request.bearerToken {
             guard credentials.acceptsAPIToken(bearer) else { throw APIError.unauthorized("the API token is not valid") }

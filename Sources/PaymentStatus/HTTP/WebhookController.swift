@@ -34,11 +34,12 @@ struct WebhookController {
     }
 
     private func process(_ request: Request, logger: Logger) async throws -> (Response, WebhookOutcome) {
-        // The signature covers the bytes as received: check it before parsing anything.
-        let body = try await request.rawBody()
+        // Without a signature there is nothing to check the body against: refused unread.
         guard let header = request.headers[.paymentSignature] else {
             throw APIError.unauthorized("the Payment-Signature header is missing", challenge: nil)
         }
+        // The signature covers the bytes as received: check it before parsing anything.
+        let body = try await request.rawBody()
         guard let signature = WebhookSignature(header: header),
             signature.verify(
                 body: body.readableBytesView, secrets: credentials.webhookSecrets,

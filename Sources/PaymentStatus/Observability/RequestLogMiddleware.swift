@@ -22,7 +22,11 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             "status": "\(response.status.code)",
             "duration_ms": "\(Self.milliseconds(ContinuousClock.now - start))",
         ]
-        if let orderID = context.parameters.get("id") { metadata["order_id"] = "\(orderID)" }
+        // Capped: an id longer than any valid one (64) comes from a client that
+        // was refused, and must not fill the log.
+        if let orderID = context.parameters.get("id") {
+            metadata["order_id"] = "\(orderID.count > 64 ? orderID.prefix(64) + "…" : orderID[...])"
+        }
         context.logger.info("request", metadata: metadata)
         return response
     }
@@ -38,8 +42,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// Milliseconds with three decimals, e.g. `0.412`.
     private static func milliseconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        let micros = duration.nanoseconds / 1000
         let fraction = String(micros % 1000)
         return "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }

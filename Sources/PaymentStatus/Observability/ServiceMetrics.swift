@@ -106,7 +106,6 @@ enum WebhookOutcome: String, CaseIterable {
 
 extension CoreMetrics.Timer {
     func record(duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        recordNanoseconds(duration.nanoseconds)
     }
 }

@@ -28,18 +28,3 @@ enum StoredValue {
         try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
     }
 }
-
-/// A stored value the code cannot read back, which only a hand edit of the database produces.
-public enum StoreError: Error, Sendable {
-    case corruptRow(String)
-}
-
-/// The database cannot serve the request now (unreachable, restarting, out
-/// of space); the request may be retried. Answered 503.
-public struct StoreUnavailable: Error, CustomStringConvertible, Sendable {
-    public let description: String
-
-    public init(_ description: String) {
-        self.description = description
-    }
-}

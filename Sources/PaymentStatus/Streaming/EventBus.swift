@@ -8,12 +8,20 @@ public protocol EventBus: Sendable {
     func publish(_ event: PaymentEvent)
 
     /// Starts handing the order's signals to `sink` until the registration is
-    /// cancelled, the stream reaches its maximum lifetime or the service
-    /// shuts down (the last two call `sink.end()`).
-    func subscribe(orderID: String, sink: any StreamSink) -> StreamRegistration
+    /// cancelled, the subscription reaches its lifetime (`lifetime`, or the
+    /// bus's maximum for a stream when nil) or the service shuts down (the
+    /// last two call `sink.end()`).
+    func subscribe(orderID: String, sink: any StreamSink, lifetime: Duration?) -> StreamRegistration
 
     /// How many subscriptions are open now.
     var openSubscriptions: Int { get }
+}
+
+extension EventBus {
+    /// A stream's subscription, with the bus's maximum lifetime.
+    public func subscribe(orderID: String, sink: any StreamSink) -> StreamRegistration {
+        subscribe(orderID: orderID, sink: sink, lifetime: nil)
+    }
 }
 
 /// What a stream receives from the bus.

@@ -24,6 +24,10 @@ public final class PostgresRelay: Service {
     /// Connections made so far (the first one included); read by tests.
     public var connections: Int { counter.withLock { $0 } }
     private let counter = Mutex(0)
+    /// Catch-up reads finished so far (one per connection, once it listens):
+    /// after it, only notifications bring events, which tests rely on.
+    public var catchUpsDone: Int { catchUps.withLock { $0 } }
+    private let catchUps = Mutex(0)
 
     public init(store: PostgresStore, hub: StreamHub, logger: Logger, pingInterval: Duration = .seconds(5)) {
         self.store = store
@@ -67,6 +71,7 @@ public final class PostgresRelay: Service {
                     onListening()
                     logger.info("listening for other instances' events", metadata: ["connection": "\(id)"])
                     try await catchUp()
+                    catchUps.withLock { $0 += 1 }
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             for try await notification in notifications { try await self.relay(notification.payload) }

@@ -15,16 +15,20 @@ public final class StreamHub: EventBus, Service {
         public var heartbeatInterval: Duration
         /// How long a stream may stay open; its client then resumes by `Last-Event-ID`.
         public var maxLifetime: Duration
+        /// On shutdown, each open stream ends at a random moment within this
+        /// period, so that their clients reconnect elsewhere gradually.
+        public var drainPeriod: Duration
 
-        public init(heartbeatInterval: Duration = .seconds(15), maxLifetime: Duration = .seconds(600)) {
+        public init(heartbeatInterval: Duration = .seconds(15), maxLifetime: Duration = .seconds(600), drainPeriod: Duration = .zero) {
             self.heartbeatInterval = heartbeatInterval
             self.maxLifetime = maxLifetime
+            self.drainPeriod = drainPeriod
         }
     }
 
     private struct Subscriber {
         let sink: any StreamSink
-        let deadline: ContinuousClock.Instant
+        var deadline: ContinuousClock.Instant
         var nextHeartbeat: ContinuousClock.Instant
     }
 
@@ -80,10 +84,10 @@ public final class StreamHub: EventBus, Service {
 
     public var openSubscriptions: Int { state.withLock { $0.count } }
 
-    public func subscribe(orderID: String, sink: any StreamSink) -> StreamRegistration {
+    public func subscribe(orderID: String, sink: any StreamSink, lifetime: Duration?) -> StreamRegistration {
         let now = clock.now
         let subscriber = Subscriber(
-            sink: sink, deadline: now.advanced(by: configuration.maxLifetime),
+            sink: sink, deadline: now.advanced(by: lifetime.map { min($0, configuration.maxLifetime) } ?? configuration.maxLifetime),
             // The first keep-alive comes after a random part of the interval, so that
             // streams opened together (a reconnect storm, a bench) do not all
             // get theirs in the same tick.
@@ -179,7 +183,31 @@ public final class StreamHub: EventBus, Service {
         for sink in all { sink.end() }
     }
 
-    /// The timer loop; ends the streams when the service shuts down.
+    /// Shutdown, gently: refuses new streams and gives each open one a
+    /// deadline at random within the drain period, then keeps ticking until
+    /// they have all ended or the period is over.
+    func drain() async {
+        let now = clock.now
+        let period = configuration.drainPeriod
+        state.withLock { state in
+            state.closed = true
+            for (orderID, subscribers) in state.byOrder {
+                for (id, var subscriber) in subscribers {
+                    subscriber.deadline = min(subscriber.deadline, now.advanced(by: period * Double.random(in: 0..<1)))
+                    state.byOrder[orderID]?[id] = subscriber
+                    state.wheel[max(tick(at: subscriber.deadline), state.lastTick + 1), default: []].append(Key(orderID: orderID, id: id))
+                }
+            }
+        }
+        let end = now.advanced(by: period)
+        while clock.now < end, openSubscriptions > 0 {
+            guard (try? await Task.sleep(for: tickInterval)) != nil else { break }
+            tick()
+        }
+    }
+
+    /// The timer loop; ends the streams, spread over the drain period, when
+    /// the service shuts down.
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while true {
@@ -187,6 +215,7 @@ public final class StreamHub: EventBus, Service {
                 self.tick()
             }
         }
+        await drain()
         closeAll()
     }
 }

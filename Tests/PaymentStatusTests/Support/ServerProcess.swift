@@ -30,7 +30,12 @@ final class ServerProcess: Sendable {
         let output = self.output
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if !data.isEmpty { output.append(data) }
+            if data.isEmpty {
+                output.markEnded()
+                handle.readabilityHandler = nil
+            } else {
+                output.append(data)
+            }
         }
         try process.run()
     }
@@ -65,6 +70,9 @@ final class ServerProcess: Sendable {
     @discardableResult
     func waitForExit(within seconds: Double = 30) async throws -> Int32 {
         try await eventually(seconds, "the process to exit") { [self] in !self.isRunning }
+        // What it printed last may still be in the pipe: read up to its end
+        // (a child it started could hold the pipe open, so not for ever).
+        try? await eventually(2, "the output to end") { [output] in output.ended }
         return process.terminationStatus
     }
 
@@ -75,11 +83,15 @@ final class ServerProcess: Sendable {
 
 /// What a child process printed, appended from the pipe's reader thread.
 final class OutputBuffer: Sendable {
-    private let storage = Mutex("")
+    private let storage = Mutex((text: "", ended: false))
 
     func append(_ data: Data) {
-        storage.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        storage.withLock { $0.text += String(decoding: data, as: UTF8.self) }
     }
 
-    var text: String { storage.withLock { $0 } }
+    /// The pipe reached its end: everything printed has been read.
+    func markEnded() { storage.withLock { $0.ended = true } }
+
+    var text: String { storage.withLock { $0.text } }
+    var ended: Bool { storage.withLock { $0.ended } }
 }

@@ -23,8 +23,7 @@ struct TestDatabase: Sendable {
     let folder: String
 
     static func make(_ kind: StoreKind) async throws -> TestDatabase {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ps-db-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try TemporaryFolder("ps-db").path
         switch kind {
         case .sqlite:
             return TestDatabase(kind: kind, location: .sqlite(path: folder + "/payments.sqlite"), folder: folder)

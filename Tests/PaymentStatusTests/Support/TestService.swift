@@ -22,8 +22,7 @@ struct TestService {
         configure: (inout AppConfiguration) -> Void = { _ in }
     ) throws {
         self.kind = kind
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("payment-status-tests-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        folder = try TemporaryFolder().path
         var configuration = AppConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -167,6 +166,11 @@ struct JSON: @unchecked Sendable {
 
     init(_ text: String) throws {
         value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+    }
+
+    /// A body the live client may not have (`TestClient.Response.body`): none is no JSON.
+    init(_ buffer: ByteBuffer?) throws {
+        try self.init(buffer ?? ByteBuffer())
     }
 
     subscript(key: String) -> JSON { JSON((value as? [String: Any])?[key] ?? NSNull()) }
