@@ -18,6 +18,8 @@ public final class ServiceMetrics: Sendable {
     private let feedStreams = Mutex(0)
     private let transitions: [String: CoreMetrics.Counter]
     private let webhookOutcomes: [String: CoreMetrics.Counter]
+    private let ordersPruned: CoreMetrics.Counter
+    private let eventsPruned: CoreMetrics.Counter
     private let requestCounters = Mutex([String: (CoreMetrics.Counter, CoreMetrics.Timer)]())
 
     public init() {
@@ -43,6 +45,8 @@ public final class ServiceMetrics: Sendable {
             }
         }
         self.transitions = transitions
+        ordersPruned = CoreMetrics.Counter(label: Names.ordersPruned, factory: factory)
+        eventsPruned = CoreMetrics.Counter(label: Names.eventsPruned, factory: factory)
         webhookOutcomes = Dictionary(uniqueKeysWithValues: WebhookOutcome.allCases.map {
             ($0.rawValue, CoreMetrics.Counter(label: Names.webhookOutcomes, dimensions: [("outcome", $0.rawValue)], factory: factory))
         })
@@ -57,6 +61,8 @@ public final class ServiceMetrics: Sendable {
         static let transitions = "payment_status_transitions_total"
         static let webhookOutcomes = "payment_status_webhook_outcomes_total"
         static let pushLatency = "payment_status_push_latency_seconds"
+        static let ordersPruned = "payment_status_orders_pruned_total"
+        static let eventsPruned = "payment_status_events_pruned_total"
     }
 
     /// One answered request; `route` is the path template (`/v1/orders/{id}`), never the raw path.
@@ -103,6 +109,12 @@ public final class ServiceMetrics: Sendable {
 
     func webhookAnswered(_ outcome: WebhookOutcome) {
         webhookOutcomes[outcome.rawValue]?.increment()
+    }
+
+    /// Finished orders deleted by retention, with their events.
+    func pruned(orders: Int, events: Int) {
+        ordersPruned.increment(by: orders)
+        eventsPruned.increment(by: events)
     }
 
     /// Time from an event's commit to its bytes being written to one stream.
