@@ -143,25 +143,38 @@ struct TLSBinaryTests {
         #expect(try await server.waitForExit() == 0)
     }
 
-    @Test func sigtermEndsEveryStreamOfAnHTTP2ConnectionAndExitsCleanly() async throws {
+    /// Shutdown drains an HTTP/2 connection's streams as it drains HTTP/1.1
+    /// ones: each ends properly (END_STREAM), at its own moment within the
+    /// drain period, and the connection closes after the last.
+    @Test func sigtermDrainsEveryStreamOfAnHTTP2ConnectionAndExitsCleanly() async throws {
         let folder = try BinaryTests.Folder()
         defer { folder.remove() }
         let certificate = try TestCertificate.selfSigned(in: folder.path, name: "server")
-        let server = try BinaryTests.serve(folder, Self.environment(certificate).merging(["PAYMENT_DRAIN_SECONDS": "1"]) { a, _ in a })
+        let server = try BinaryTests.serve(folder, Self.environment(certificate).merging(["PAYMENT_DRAIN_SECONDS": "2"]) { a, _ in a })
         let port = try await server.port()
         let connection = try await HTTP2Connection.connect(port: port)
         var streams: [HTTP2Stream] = []
-        for order in ["s1", "s2", "s3"] {
+        for order in (1...6).map({ "s\($0)" }) {
             try await Self.create(order, on: connection)
             let stream = try await connection.openStream(Self.path(order))
             #expect(try LiveStreamTests.seq(try await stream.nextEvent()) == 1)
             streams.append(stream)
         }
+        let stopped = ContinuousClock.now
         server.terminate()
-        for stream in streams {
-            let rest = try await stream.readToEnd(within: 20)
-            #expect(rest.ended, "a stream was cut instead of ended")
+        let ends = try await withThrowingTaskGroup(of: (Bool, Duration).self) { group in
+            for stream in streams {
+                group.addTask {
+                    let rest = try await stream.readToEnd(within: 20)
+                    return (rest.ended && stream.resetCode == nil, ContinuousClock.now - stopped)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
+        #expect(ends.allSatisfy { $0.0 }, "a stream was cut instead of ended: \(ends)")
+        let times = ends.map(\.1)
+        #expect(times.max()! < .seconds(6))
+        #expect(times.max()! - times.min()! > .milliseconds(200), "the streams ended together: \(times)")
         #expect(try await server.waitForExit() == 0)
         try await eventually(10, "the connection to close") { !connection.isActive }
     }

@@ -117,9 +117,9 @@ func serverBuilder(_ configuration: AppConfiguration, tls: TLSCertificateStore?)
         gracefulCloseTimeout: nil,
         streamConfiguration: http1)
     return HTTPServerBuilder { responder in
-        HandshakeDeadlineChannel(
+        TLSServerChannel(
             inner: try HTTP2UpgradeChannel(tlsConfiguration: tlsConfiguration, configuration: http2, responder: responder),
-            deadline: idleTimeout)
+            handshakeDeadline: idleTimeout)
     }
 }
 

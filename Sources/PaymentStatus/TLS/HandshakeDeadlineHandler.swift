@@ -1,39 +1,14 @@
-import HummingbirdCore
-import Logging
 import NIOCore
-import NIOSSL
 import NIOTLS
 
-/// The TLS server's connections, with a deadline on the handshake.
+/// Closes a connection unless its TLS handshake completes in time, then
+/// leaves the pipeline.
 ///
 /// Over plain HTTP a connection that sends nothing is closed by the idle
 /// timeout; over TLS the HTTP handlers that keep that timeout are added only
 /// once the handshake has chosen HTTP/2 or HTTP/1.1, so a connection that
-/// never finishes it would otherwise stay open for good.
-struct HandshakeDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel {
-    let inner: Inner
-    let deadline: TimeAmount
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
-        let value = inner.setup(channel: channel, logger: logger)
-        do {
-            // Right behind the TLS handler, where its handshake event passes.
-            let operations = channel.pipeline.syncOperations
-            let tls = try operations.handler(type: NIOSSLServerHandler.self)
-            try operations.addHandler(HandshakeDeadlineHandler(deadline: deadline), position: .after(tls))
-        } catch {
-            channel.close(promise: nil)
-            return channel.eventLoop.makeFailedFuture(error)
-        }
-        return value
-    }
-
-    func handle(value: Inner.Value, logger: Logger) async {
-        await inner.handle(value: value, logger: logger)
-    }
-}
-
-/// Closes the connection unless its TLS handshake completes in time, then leaves the pipeline.
+/// never finishes it would otherwise stay open for good (and hold up a
+/// graceful shutdown, which waits for every connection).
 final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
