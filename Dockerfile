@@ -42,3 +42,10 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/app/payment-status", "healthcheck"]
 ENTRYPOINT ["/app/payment-status"]
 CMD ["serve"]
+
+# HTTPS with HTTP/2 on the service itself (README, "HTTPS and HTTP/2"): mount
+# the certificate and key read-only, readable by uid 10001, and point serve at
+# them; the healthcheck then asks https://127.0.0.1:8080/readyz, and
+# `docker kill --signal HUP <container>` reloads renewed files.
+#   docker run -v "$PWD/tls:/run/tls:ro" \
+#       -e PAYMENT_TLS_CERTIFICATE=/run/tls/fullchain.pem -e PAYMENT_TLS_KEY=/run/tls/privkey.pem payment-status

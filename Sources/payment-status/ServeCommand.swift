@@ -15,6 +15,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve the demo checkout page's unauthenticated endpoints (env PAYMENT_DEMO=1). Never in production.")
     var demo = false
 
+    @Option(help: "PEM certificate (chain) file: with --tls-key the port serves HTTPS only, HTTP/2 and HTTP/1.1 (env PAYMENT_TLS_CERTIFICATE). SIGHUP re-reads both files.")
+    var tlsCertificate: String?
+
+    @Option(help: "PEM private key file of --tls-certificate (env PAYMENT_TLS_KEY).")
+    var tlsKey: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL; default info).")
     var logLevel: Logger.Level?
 
@@ -28,6 +34,8 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = try options.resolve()
         if demo { configuration.demo = true }
+        if let tlsCertificate { configuration.tlsCertificate = tlsCertificate }
+        if let tlsKey { configuration.tlsKey = tlsKey }
         let format = try logFormat ?? Environment().get("LOG_FORMAT").map {
             guard let format = LogFormat(rawValue: $0) else {
                 throw ConfigurationError(setting: "LOG_FORMAT", message: "must be text or json, got '\($0)'")

@@ -156,10 +156,14 @@ struct RetentionTests {
                         """, arguments: [now, now])
                 try db.execute(
                     sql: """
-                        INSERT INTO events (order_id, seq, status, previous, source, at)
-                        SELECT id, 1, 'initiated', NULL, 'api', ? FROM orders WHERE id LIKE 'old-0%' OR id LIKE 'old-1%'
-                        UNION ALL
-                        SELECT id, 2, status, 'initiated', 'api', ? FROM orders WHERE id LIKE 'old-0%' OR id LIKE 'old-1%'
+                        INSERT INTO events (order_id, seq, status, previous, source, at, position)
+                        SELECT order_id, seq, status, previous, source, at,
+                               (SELECT coalesce(max(position), 0) FROM events) + row_number() OVER (ORDER BY order_id, seq)
+                        FROM (
+                            SELECT id AS order_id, 1 AS seq, 'initiated' AS status, NULL AS previous, 'api' AS source, ? AS at
+                            FROM orders WHERE id LIKE 'old-0%' OR id LIKE 'old-1%'
+                            UNION ALL
+                            SELECT id, 2, status, 'initiated', 'api', ? FROM orders WHERE id LIKE 'old-0%' OR id LIKE 'old-1%')
                         """, arguments: [now, now])
                 try db.execute(sql: "UPDATE orders SET created_at = ?, updated_at = ? WHERE id LIKE 'old-%'", arguments: [old, old])
                 try db.execute(sql: "UPDATE events SET at = ? WHERE order_id LIKE 'old-%'", arguments: [old])

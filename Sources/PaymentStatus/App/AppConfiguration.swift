@@ -44,6 +44,9 @@ public struct AppConfiguration: Sendable {
     public var bodyTimeout: Duration = .seconds(30)
     /// Serves the unauthenticated endpoints the demo page at `/` drives. Never in production.
     public var demo = false
+    /// PEM files: with both, the port serves HTTPS only (HTTP/2 and HTTP/1.1 by ALPN).
+    public var tlsCertificate: String?
+    public var tlsKey: String?
     /// Orders that reached a final status longer ago than this are deleted
     /// with their events; nil (the default) keeps every order for good.
     public var retention: Duration?
@@ -100,6 +103,8 @@ public struct AppConfiguration: Sendable {
         if let text = value("PAYMENT_BODY_TIMEOUT_SECONDS") {
             bodyTimeout = try Self.seconds(text, from: "PAYMENT_BODY_TIMEOUT_SECONDS")
         }
+        tlsCertificate = value("PAYMENT_TLS_CERTIFICATE")
+        tlsKey = value("PAYMENT_TLS_KEY")
         if let text = value("PAYMENT_RETENTION_DAYS") {
             guard let days = Int64(text), (1...36_500).contains(days) else {
                 throw ConfigurationError(
@@ -116,6 +121,22 @@ public struct AppConfiguration: Sendable {
         }
         if let text = value("PAYMENT_STREAM_TIMEOUT_SECONDS") {
             streamTimeout = try Self.seconds(text, from: "PAYMENT_STREAM_TIMEOUT_SECONDS")
+        }
+    }
+
+    /// The certificate and key files, nil when TLS is off; one without the other is an error.
+    public func tlsFiles() throws(ConfigurationError) -> TLSFiles? {
+        switch (tlsCertificate, tlsKey) {
+        case (nil, nil):
+            return nil
+        case (let certificate?, let key?):
+            return TLSFiles(certificate: certificate, key: key)
+        case (let certificate?, nil):
+            throw ConfigurationError(
+                setting: TLSFiles.keySetting, message: "is not set: the certificate '\(certificate)' needs its private key")
+        case (nil, let key?):
+            throw ConfigurationError(
+                setting: TLSFiles.certificateSetting, message: "is not set: the private key '\(key)' needs its certificate")
         }
     }
 

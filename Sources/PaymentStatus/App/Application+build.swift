@@ -1,4 +1,6 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -14,6 +16,8 @@ public struct AppServices: Sendable {
     public let relay: PostgresRelay?
     /// With SQLite, what checkpoints the WAL off the write path.
     public let checkpointer: SQLiteCheckpointer?
+    /// With a certificate and key configured, the pair the server presents.
+    public let tls: TLSCertificateStore?
     /// With `PAYMENT_RETENTION_DAYS`, what deletes finished orders past it.
     public let retention: RetentionService?
 
@@ -21,6 +25,9 @@ public struct AppServices: Sendable {
     public static func open(
         _ configuration: AppConfiguration, logger: Logger, announce: (String) -> Void = { _ in }
     ) async throws -> AppServices {
+        // Before the database: a start that cannot serve must not migrate it either.
+        var tls: TLSCertificateStore?
+        if let files = try configuration.tlsFiles() { tls = try TLSCertificateStore(files: files) }
         let store = try await openStore(configuration.database, logger: logger)
         do {
             let applied = try await store.migrate(migrations: configuration.migrationsDirectory)
@@ -41,7 +48,7 @@ public struct AppServices: Sendable {
             }
             return AppServices(
                 store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: metrics,
-                relay: relay, checkpointer: checkpointer, retention: retention)
+                relay: relay, checkpointer: checkpointer, tls: tls, retention: retention)
         } catch {
             try? await store.close()
             throw error
@@ -62,18 +69,14 @@ public struct AppServices: Sendable {
 /// Builds the HTTP application on already opened services; tests build the very same one.
 public func buildApplication(_ services: AppServices, logger: Logger) throws -> some ApplicationProtocol {
     let configuration = services.configuration
+    var extraServices: [any Service] = []
+    if let tls = services.tls {
+        extraServices.append(CertificateReloader(store: tls, logger: logger))
+        logger.notice("serving HTTPS (HTTP/2 and HTTP/1.1)", metadata: ["certificate": "\(tls.identity.summary)"])
+    }
     return Application(
         router: try buildRouter(services, logger: logger),
-        server: .http1(configuration: .init(
-            // Per connection: the framing rules hostile clients would abuse, then
-            // what writes an order's stream once the stream route hands the connection over.
-            additionalChannelHandlers: [
-                RequestGuardHandler(bodyTimeout: configuration.bodyTimeout, drainPeriod: configuration.drainPeriod),
-                SSEConnectionHandler(),
-            ],
-            idleTimeout: TimeAmount(configuration.idleTimeout),
-            // Generous for browsers and proxies, small enough that header floods cost little.
-            httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))),
+        server: try serverBuilder(configuration, tls: services.tls),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         // Shut down in reverse order: the server first, then retention stops
         // between two batches, the hub drains its streams while the relay still
@@ -81,13 +84,43 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
         services: [
             DatabaseCloser(store: services.store, logger: logger) as (any Service)?, services.relay, services.hub,
             services.checkpointer, services.retention,
-        ].compactMap { $0 },
+        ].compactMap { $0 } + extraServices,
         onServerRunning: { channel in
             // Notice level, so it shows above the access log's info lines; tests read the port from it.
             let address = channel.localAddress
             logger.notice("payment-status listening on \(address?.ipAddress ?? "?"):\(address?.port ?? 0)")
         },
         logger: logger)
+}
+
+/// Plain HTTP/1.1, or with TLS files HTTPS only: HTTP/2 and HTTP/1.1 offered by ALPN.
+func serverBuilder(_ configuration: AppConfiguration, tls: TLSCertificateStore?) throws -> HTTPServerBuilder {
+    let idleTimeout = TimeAmount(configuration.idleTimeout)
+    // An HTTP/1.1 connection, or (over HTTP/2) one stream of a connection.
+    let http1 = HTTP1Channel.Configuration(
+        // The framing rules hostile clients would abuse, then what writes an
+        // order's stream once the stream route hands the connection (or HTTP/2 stream) over.
+        additionalChannelHandlers: [
+            RequestGuardHandler(bodyTimeout: configuration.bodyTimeout, drainPeriod: configuration.drainPeriod),
+            SSEConnectionHandler(),
+        ],
+        idleTimeout: idleTimeout,
+        // Generous for browsers and proxies, small enough that header floods cost little.
+        httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))
+    guard let tls else { return .http1(configuration: http1) }
+    let tlsConfiguration = tls.serverConfiguration()
+    let http2 = HTTP2ChannelConfiguration(
+        // A connection with no open stream is closed after this, as an idle HTTP/1.1 one is.
+        idleTimeout: configuration.idleTimeout,
+        // No forced close at shutdown: after GOAWAY its streams end over the
+        // drain period, as HTTP/1.1 ones do, and it closes after the last.
+        gracefulCloseTimeout: nil,
+        streamConfiguration: http1)
+    return HTTPServerBuilder { responder in
+        TLSServerChannel(
+            inner: try HTTP2UpgradeChannel(tlsConfiguration: tlsConfiguration, configuration: http2, responder: responder),
+            handshakeDeadline: idleTimeout)
+    }
 }
 
 /// All routes of the contract, behind the problem+json middleware.
@@ -119,6 +152,10 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     ).addRoutes(to: router)
     OrderController(service: orderService, credentials: services.credentials)
         .addRoutes(to: router.group("v1/orders").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
+    FeedController(
+        store: services.store, bus: services.hub, retryMilliseconds: services.configuration.retryMilliseconds,
+        maxStreams: services.configuration.maxStreams, drainPeriod: services.configuration.drainPeriod, metrics: services.metrics
+    ).addRoutes(to: router.group("v1/events").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
 
     return router
 }
@@ -138,6 +175,7 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("v1/orders/{id}/stream-token", [.post]),
     ("v1/orders/{id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
+    ("v1/events", [.get]),
 ]
 
 /// The demo page's routes, served (and so in the 405 table) only with `--demo`.

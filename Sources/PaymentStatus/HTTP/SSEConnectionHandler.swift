@@ -235,7 +235,10 @@ final class SSEConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         // The channel keeps its receive buffer for reuse for as long as it is
         // open; NIO starts it at 2 KB. Requests here are a few hundred bytes,
         // and an open stream reads nothing: start small, grow when needed.
-        try? context.channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
+        // An HTTP/2 stream reads from its connection's buffer (and NIO stops the process if asked to set one).
+        if !context.isHTTP2Stream {
+            try? context.channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
+        }
     }
 
     private static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)

@@ -14,6 +14,8 @@ public final class ServiceMetrics: Sendable {
     private let pushLatency: CoreMetrics.Timer
     private let streamRequests: CoreMetrics.Counter
     private let openStreams: CoreMetrics.Gauge
+    private let openFeedStreams: CoreMetrics.Gauge
+    private let feedStreams = Mutex(0)
     private let transitions: [String: CoreMetrics.Counter]
     private let webhookOutcomes: [String: CoreMetrics.Counter]
     private let ordersPruned: CoreMetrics.Counter
@@ -33,6 +35,8 @@ public final class ServiceMetrics: Sendable {
         pushLatency = CoreMetrics.Timer(label: Names.pushLatency, factory: factory)
         streamRequests = CoreMetrics.Counter(label: Names.streamRequests, factory: factory)
         openStreams = CoreMetrics.Gauge(label: Names.openStreams, factory: factory)
+        openFeedStreams = CoreMetrics.Gauge(label: Names.openFeedStreams, factory: factory)
+        openFeedStreams.record(0)
         var transitions: [String: CoreMetrics.Counter] = [:]
         for status in PaymentStatus.allCases {
             for source in [ChangeSource.api, .webhook] {
@@ -53,6 +57,7 @@ public final class ServiceMetrics: Sendable {
         static let requestDuration = "payment_status_http_request_duration_seconds"
         static let streamRequests = "payment_status_stream_requests_total"
         static let openStreams = "payment_status_open_streams"
+        static let openFeedStreams = "payment_status_open_feed_streams"
         static let transitions = "payment_status_transitions_total"
         static let webhookOutcomes = "payment_status_webhook_outcomes_total"
         static let pushLatency = "payment_status_push_latency_seconds"
@@ -79,6 +84,22 @@ public final class ServiceMetrics: Sendable {
     /// Any request to a stream, whatever its answer: a reconnect loop shows here.
     func streamRequested() {
         streamRequests.increment()
+    }
+
+    /// A merchant's feed stream opened or ended; the gauge follows at once
+    /// (feed streams are also among `payment_status_open_streams`).
+    func feedStreamOpened() {
+        feedStreams.withLock { count in
+            count += 1
+            openFeedStreams.record(count)
+        }
+    }
+
+    func feedStreamClosed() {
+        feedStreams.withLock { count in
+            count -= 1
+            openFeedStreams.record(count)
+        }
     }
 
     /// An event stored, by its status and who reported it (creation counts as `initiated`).

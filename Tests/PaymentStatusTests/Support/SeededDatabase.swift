@@ -22,8 +22,9 @@ enum SeededDatabase {
                     """, arguments: [orders, prefix, ms, ms])
             try db.execute(
                 sql: """
-                    INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at)
-                    SELECT o.id, s.seq, s.status, s.previous, 'api', NULL, NULL, ?
+                    INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, position)
+                    SELECT o.id, s.seq, s.status, s.previous, 'api', NULL, NULL, ?,
+                           (SELECT coalesce(max(position), 0) FROM events) + row_number() OVER (ORDER BY o.id, s.seq)
                     FROM orders o, (SELECT 1 AS seq, 'initiated' AS status, NULL AS previous
                                     UNION ALL SELECT 2, 'processing', 'initiated'
                                     UNION ALL SELECT 3, 'succeeded', 'processing') s

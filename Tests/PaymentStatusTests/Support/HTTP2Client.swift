@@ -1,0 +1,296 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP2
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import Synchronization
+
+/// One HTTP/2 connection over TLS to a test server, on which a test opens
+/// as many streams as it likes: what a browser does with every tab of an
+/// origin. Certificates are accepted unverified, and recorded.
+final class HTTP2Connection: Sendable {
+    private let channel: any Channel
+    private let multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
+    private let recorder: ConnectionRecorder
+    let port: Int
+
+    private init(channel: any Channel, multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>, recorder: ConnectionRecorder, port: Int) {
+        self.channel = channel
+        self.multiplexer = multiplexer
+        self.recorder = recorder
+        self.port = port
+    }
+
+    /// The certificate chain the server presented in this connection's handshake.
+    var peerCertificates: [NIOSSLCertificate] { recorder.certificates.withLock { $0 } }
+    /// What ALPN chose.
+    var negotiatedProtocol: String? { recorder.negotiatedProtocol.withLock { $0 } }
+    /// The server's SETTINGS, as last announced.
+    var serverSettings: [HTTP2SettingsParameter: Int] { recorder.settings.withLock { $0 } }
+    var isActive: Bool { channel.isActive }
+
+    /// Connects and completes the TLS handshake, offering only `h2`.
+    /// `initialWindowSize` is what this client lets the server send on a
+    /// stream before it reads (and grants again as it reads).
+    static func connect(port: Int, initialWindowSize: Int = 65535) async throws -> HTTP2Connection {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .noHostnameVerification
+        tls.applicationProtocols = ["h2"]
+        let context = try NIOSSLContext(configuration: tls)
+        let recorder = ConnectionRecorder()
+        var configuration = NIOHTTP2Handler.Configuration()
+        configuration.connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
+            HTTP2Setting(parameter: .initialWindowSize, value: initialWindowSize),
+        ]
+        // What the client grants again as it reads: a stream it does not read stays at its first window.
+        configuration.stream.targetWindowSize = initialWindowSize
+        let http2 = configuration
+        let (channel, multiplexer) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let operations = channel.pipeline.syncOperations
+                    try operations.addHandler(
+                        NIOSSLClientHandler(context: context, serverHostname: nil) { chain, promise in
+                            recorder.certificates.withLock { $0 = chain }
+                            promise.succeed(.certificateVerified)
+                        })
+                    try operations.addHandler(HandshakeRecorder(recorder: recorder))
+                    let multiplexer = try operations.configureAsyncHTTP2Pipeline(mode: .client, configuration: http2) { stream in
+                        stream.eventLoop.makeSucceededVoidFuture()
+                    }
+                    try operations.addHandler(SettingsRecorder(recorder: recorder))
+                    return (channel, multiplexer)
+                }
+            }
+        let connection = HTTP2Connection(channel: channel, multiplexer: multiplexer, recorder: recorder, port: port)
+        try await eventually(10, "the TLS handshake") { connection.negotiatedProtocol != nil || !channel.isActive }
+        guard connection.negotiatedProtocol == "h2" else {
+            throw TestFailure("ALPN chose \(connection.negotiatedProtocol ?? "nothing")")
+        }
+        return connection
+    }
+
+    /// Opens a stream and sends `GET path`, asking for an event stream.
+    /// With `reading: false` the stream reads nothing at all: a client that
+    /// stopped reading, whose window the server soon fills.
+    func openStream(_ path: String, headers: [(String, String)] = [], reading: Bool = true) async throws -> HTTP2Stream {
+        var fields: HTTPFields = [.accept: "text/event-stream"]
+        for (name, value) in headers { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+        return try await send(HTTPRequest(method: .get, scheme: "https", authority: "127.0.0.1:\(port)", path: path, headerFields: fields), reading: reading)
+    }
+
+    /// One whole request on a stream of its own; returns the response and its body.
+    func request(_ method: HTTPRequest.Method, _ path: String, headers: HTTPFields = [:], body: String? = nil) async throws
+        -> (response: HTTPResponse, body: String)
+    {
+        let request = HTTPRequest(method: method, scheme: "https", authority: "127.0.0.1:\(port)", path: path, headerFields: headers)
+        let stream = try await send(request, body: body.map { ByteBuffer(string: $0) }, reading: true)
+        let transcript = try await stream.readRaw()
+        guard let head = transcript.head else { throw TestFailure("no response to \(method) \(path)") }
+        return (head, transcript.body)
+    }
+
+    private func send(_ request: HTTPRequest, body: ByteBuffer? = nil, reading: Bool) async throws -> HTTP2Stream {
+        let queue = HTTP2PartQueue()
+        let stream = try await multiplexer.openStream { channel in
+            channel.eventLoop.makeCompletedFuture {
+                if !reading { try channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false) }
+                try channel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTPClientCodec())
+                try channel.pipeline.syncOperations.addHandler(HTTP2StreamRecorder(queue: queue))
+                return channel
+            }
+        }
+        stream.write(HTTPRequestPart.head(request), promise: nil)
+        if let body { stream.write(HTTPRequestPart.body(body), promise: nil) }
+        // Not awaited: beyond the server's stream limit the client holds the
+        // request back until a stream ends, and the test watches that.
+        stream.writeAndFlush(HTTPRequestPart.end(nil), promise: nil)
+        return HTTP2Stream(channel: stream, queue: queue)
+    }
+
+    func close() async {
+        try? await channel.close().get()
+    }
+}
+
+/// One request's stream on an `HTTP2Connection`.
+final class HTTP2Stream: Sendable {
+    private let channel: any Channel
+    private let queue: HTTP2PartQueue
+
+    fileprivate init(channel: any Channel, queue: HTTP2PartQueue) {
+        self.channel = channel
+        self.queue = queue
+    }
+
+    /// True once the stream is over (ended by the server, reset, or the connection gone).
+    var isClosed: Bool { !channel.isActive }
+    /// The error code of the server's RST_STREAM, if it reset the stream.
+    var resetCode: NIOHTTP2.HTTP2ErrorCode? { queue.reset.withLock { $0 } }
+
+    func next(within seconds: Double = 20) async throws -> StreamPart? {
+        let queue = self.queue
+        return try await withTimeout(seconds, "the next part of the HTTP/2 stream") { await queue.next() }
+    }
+
+    func head(within seconds: Double = 20) async throws -> HTTPResponseHead {
+        guard case .head(let head) = try await next(within: seconds) else { throw TimedOut(what: "a response head") }
+        return head
+    }
+
+    /// The next event (skipping comments and `retry:`), or nil when the stream ends.
+    func nextEvent(within seconds: Double = 20) async throws -> (id: String?, name: String?, data: String)? {
+        while let part = try await next(within: seconds) {
+            if case .item(.event(let id, let name, let data)) = part { return (id, name, data) }
+            if case .end = part { return nil }
+        }
+        return nil
+    }
+
+    func readToEnd(within seconds: Double = 20) async throws -> StreamTranscript {
+        let queue = self.queue
+        return try await withTimeout(seconds, "the HTTP/2 stream to end") {
+            var transcript = StreamTranscript()
+            while let part = await queue.next() {
+                switch part {
+                case .head(let head): transcript.head = head
+                case .item(let item): transcript.items.append(item)
+                case .end: transcript.ended = true
+                }
+            }
+            return transcript
+        }
+    }
+
+    /// The response and its body as text, for requests that are not streams.
+    fileprivate func readRaw(within seconds: Double = 20) async throws -> (head: HTTPResponse?, body: String) {
+        let queue = self.queue
+        return try await withTimeout(seconds, "the HTTP/2 response") {
+            _ = await queue.waitFinished()
+            return queue.raw.withLock { ($0.head, $0.body) }
+        }
+    }
+
+    /// Resets the stream, as a browser does for a closed tab's EventSource.
+    func cancel() async {
+        try? await channel.close().get()
+    }
+}
+
+/// What one stream delivered, queued for the test; also the raw response.
+final class HTTP2PartQueue: Sendable {
+    let parts = PartQueue()
+    let reset = Mutex<NIOHTTP2.HTTP2ErrorCode?>(nil)
+    let raw = Mutex<(head: HTTPResponse?, body: String)>((nil, ""))
+    private let finished = Mutex<[CheckedContinuation<Void, Never>]?>([])
+
+    func next() async -> StreamPart? { await parts.next() }
+
+    func finish() {
+        parts.finish()
+        let waiters = finished.withLock { waiters -> [CheckedContinuation<Void, Never>] in
+            defer { waiters = nil }
+            return waiters ?? []
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func waitFinished() async {
+        await withCheckedContinuation { continuation in
+            let done = finished.withLock { waiters -> Bool in
+                guard waiters != nil else { return true }
+                waiters!.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
+
+private final class HTTP2StreamRecorder: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPResponsePart
+
+    private let queue: HTTP2PartQueue
+    private var parser = SSEParser()
+
+    init(queue: HTTP2PartQueue) {
+        self.queue = queue
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let response):
+            guard response.status.kind != .informational else { return }
+            queue.raw.withLock { $0.head = response }
+            var headers = HTTPHeaders()
+            for field in response.headerFields { headers.add(name: field.name.rawName, value: field.value) }
+            queue.parts.push(.head(HTTPResponseHead(version: .http2, status: .init(statusCode: response.status.code), headers: headers)))
+        case .body(let buffer):
+            let text = String(buffer: buffer)
+            queue.raw.withLock { $0.body += text }
+            for item in parser.feed(text) { queue.parts.push(.item(item)) }
+        case .end:
+            queue.parts.push(.end)
+            queue.finish()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        queue.finish()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let closed = error as? NIOHTTP2Errors.StreamClosed {
+            queue.reset.withLock { $0 = closed.errorCode }
+        }
+        queue.finish()
+    }
+}
+
+/// What the connection learnt during its handshake and from the server's SETTINGS.
+private final class ConnectionRecorder: Sendable {
+    let certificates = Mutex<[NIOSSLCertificate]>([])
+    let negotiatedProtocol = Mutex<String?>(nil)
+    let settings = Mutex<[HTTP2SettingsParameter: Int]>([:])
+}
+
+private final class HandshakeRecorder: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+    let recorder: ConnectionRecorder
+
+    init(recorder: ConnectionRecorder) {
+        self.recorder = recorder
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
+            recorder.negotiatedProtocol.withLock { $0 = negotiated ?? "none" }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+private final class SettingsRecorder: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
+    let recorder: ConnectionRecorder
+
+    init(recorder: ConnectionRecorder) {
+        self.recorder = recorder
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .settings(.settings(let settings)) = unwrapInboundIn(data).payload {
+            recorder.settings.withLock { known in
+                for setting in settings { known[setting.parameter] = setting.value }
+            }
+        }
+        context.fireChannelRead(data)
+    }
+}
