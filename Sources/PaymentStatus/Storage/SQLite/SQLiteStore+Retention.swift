@@ -18,14 +18,15 @@ extension SQLiteStore: PruningStore {
     /// take a `VACUUM`, which holds the write lock for the whole copy).
     public func deleteFinishedOrders(finishedBefore cutoff: Timestamp, limit: Int) async throws -> PrunedOrders {
         try await batcher.write { db in
-            // The most recently finished order is always kept, even past the limit
-            // (a service idle for longer than it): so the newest event is never
-            // deleted, and a number handed out as "one more than the highest
-            // stored" (as a feed position on SQLite would be) is never handed out twice.
+            // The order holding the newest event is always kept, even past the
+            // limit (a service idle for longer than it): a feed position is one
+            // more than the highest stored (SQLiteStore.insert), so deleting the
+            // newest event would hand its position out again, and a feed reader
+            // already past it would never see the event that took it.
             let ids = try String.fetchAll(db.cachedStatement(sql: """
                 SELECT id FROM orders
                 WHERE status IN ('succeeded', 'failed') AND updated_at < ?
-                  AND id != (SELECT id FROM orders WHERE status IN ('succeeded', 'failed') ORDER BY updated_at DESC, id DESC LIMIT 1)
+                  AND id != coalesce((SELECT order_id FROM events ORDER BY position DESC LIMIT 1), '')
                 ORDER BY updated_at, id LIMIT ?
                 """), arguments: [cutoff.millisecondsSince1970, limit])
             guard !ids.isEmpty else { return PrunedOrders(orders: 0, events: 0) }
