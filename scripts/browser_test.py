@@ -451,6 +451,16 @@ def client_cases(h, servers, nginx_buffering, nginx_pass, relays, only):
         assert "freeze" in lifecycle and "resume" in lifecycle, f"page events {lifecycle}"
     case("frozen", "a page frozen while transitions land, then resumed", frozen)
 
+    def back_from_the_cache_then_finish(order):
+        """Back to the page, which must come from the back-forward cache and resume."""
+        h.driver.back()
+        state = wait_until("the page is back", lambda: h.state(), 5)
+        assert "pageshow:persisted" in state["lifecycle"], \
+            f"not restored from the back-forward cache (page events {state['lifecycle']})"
+        h.wait_events(2, 4)
+        main.transition(order["id"], "succeeded")
+        h.wait_final(["initiated", "processing", "succeeded"], 5)
+
     def bfcache():
         order = main.create_order()
         before = main.metric("payment_status_open_streams")
@@ -460,13 +470,7 @@ def client_cases(h, servers, nginx_buffering, nginx_pass, relays, only):
         main.transition(order["id"], "processing")
         wait_until("the cached page closes its stream", lambda: main.metric("payment_status_open_streams") == before, 3)
         time.sleep(1)
-        h.driver.back()
-        state = wait_until("the page is back", lambda: h.state(), 5)
-        assert "pageshow:persisted" in state["lifecycle"], \
-            f"not restored from the back-forward cache (page events {state['lifecycle']})"
-        h.wait_events(2, 4)
-        main.transition(order["id"], "succeeded")
-        h.wait_final(["initiated", "processing", "succeeded"], 5)
+        back_from_the_cache_then_finish(order)
     case("bfcache", "a page left for another and restored from the back-forward cache", bfcache)
 
     def bfcache_polling():
@@ -479,13 +483,7 @@ def client_cases(h, servers, nginx_buffering, nginx_pass, relays, only):
         main.transition(order["id"], "processing")
         wait_until("the cached page lets go of its long-poll",
                    lambda: main.metric("payment_status_open_streams") == before, 3)
-        h.driver.back()
-        state = wait_until("the page is back", lambda: h.state(), 5)
-        assert "pageshow:persisted" in state["lifecycle"], \
-            f"not restored from the back-forward cache (page events {state['lifecycle']})"
-        h.wait_events(2, 4)
-        main.transition(order["id"], "succeeded")
-        h.wait_final(["initiated", "processing", "succeeded"], 5)
+        back_from_the_cache_then_finish(order)
     case("bfcache-poll", "the same while long-polling behind a buffering proxy", bfcache_polling)
 
     def expired():

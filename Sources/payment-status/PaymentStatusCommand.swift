@@ -8,7 +8,10 @@ struct PaymentStatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payment-status",
         abstract: "Tells a checkout page, the moment it happens, what became of a payment.",
-        subcommands: [ServeCommand.self, MigrateCommand.self, WebhookCommand.self, HealthcheckCommand.self],
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, BackupCommand.self, CheckCommand.self, WebhookCommand.self,
+            HealthcheckCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self)
 
     static func main() async {

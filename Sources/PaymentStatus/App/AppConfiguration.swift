@@ -8,7 +8,14 @@ public struct AppConfiguration: Sendable {
     /// SQLite's `.sql` files; PostgreSQL's are in its `postgres` subfolder.
     public var migrationsDirectory = "./migrations"
     /// Unset secrets are generated on first start and kept in the database.
-    public var apiToken: String?
+    /// Several API tokens during a rotation: the first is the current one,
+    /// and a request bearing any of them is accepted.
+    public var apiTokens: [String] = []
+    /// The current API token (the first of `apiTokens`); setting it makes it the only one.
+    public var apiToken: String? {
+        get { apiTokens.first }
+        set { apiTokens = newValue.map { [$0] } ?? [] }
+    }
     public var streamSecret: String?
     /// Several during a rotation: a signature made with any of them is accepted.
     public var webhookSecrets: [String] = []
@@ -40,6 +47,13 @@ public struct AppConfiguration: Sendable {
     /// PEM files: with both, the port serves HTTPS only (HTTP/2 and HTTP/1.1 by ALPN).
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// Orders that reached a final status longer ago than this are deleted
+    /// with their events; nil (the default) keeps every order for good.
+    public var retention: Duration?
+    /// How often the retention service looks for orders past the limit.
+    public var retentionInterval: Duration = .seconds(3600)
+    /// Orders deleted per transaction, so that the writer is never held for long.
+    public var retentionBatchSize = 500
 
     public init() {}
 
@@ -54,7 +68,7 @@ public struct AppConfiguration: Sendable {
         if let port = value("PORT") { self.port = try Self.port(port, from: "PORT") }
         if let text = value("PAYMENT_DB") { database = try DatabaseLocation(text, from: "PAYMENT_DB") }
         if let path = value("PAYMENT_MIGRATIONS_DIR") { migrationsDirectory = path }
-        apiToken = value("PAYMENT_API_TOKEN")
+        apiTokens = Self.list(value("PAYMENT_API_TOKEN"))
         streamSecret = value("PAYMENT_STREAM_SECRET")
         webhookSecrets = Self.list(value("PAYMENT_WEBHOOK_SECRET"))
         corsOrigins = Self.list(value("PAYMENT_CORS_ORIGINS"))
@@ -91,6 +105,16 @@ public struct AppConfiguration: Sendable {
         }
         tlsCertificate = value("PAYMENT_TLS_CERTIFICATE")
         tlsKey = value("PAYMENT_TLS_KEY")
+        if let text = value("PAYMENT_RETENTION_DAYS") {
+            guard let days = Int64(text), (1...36_500).contains(days) else {
+                throw ConfigurationError(
+                    setting: "PAYMENT_RETENTION_DAYS", message: "must be a whole number of days from 1 to 36500, got '\(text)'")
+            }
+            retention = .seconds(days * 86_400)
+        }
+        if let text = value("PAYMENT_RETENTION_INTERVAL_SECONDS") {
+            retentionInterval = try Self.seconds(text, from: "PAYMENT_RETENTION_INTERVAL_SECONDS")
+        }
         if let text = value("PAYMENT_DEMO") { demo = ["1", "true", "yes", "on"].contains(text.lowercased()) }
         if let text = value("PAYMENT_HEARTBEAT_SECONDS") {
             heartbeatInterval = try Self.seconds(text, from: "PAYMENT_HEARTBEAT_SECONDS")

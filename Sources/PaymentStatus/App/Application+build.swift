@@ -18,6 +18,8 @@ public struct AppServices: Sendable {
     public let checkpointer: SQLiteCheckpointer?
     /// With a certificate and key configured, the pair the server presents.
     public let tls: TLSCertificateStore?
+    /// With `PAYMENT_RETENTION_DAYS`, what deletes finished orders past it.
+    public let retention: RetentionService?
 
     /// Opens the database, applies pending migrations and resolves the secrets.
     public static func open(
@@ -36,9 +38,17 @@ public struct AppServices: Sendable {
                 drainPeriod: configuration.drainPeriod))
             let relay = (store as? PostgresStore).map { PostgresRelay(store: $0, hub: hub, logger: logger) }
             let checkpointer = try (store as? SQLiteStore).map { try SQLiteCheckpointer(path: $0.path, logger: logger) }
+            let metrics = ServiceMetrics()
+            let retention = configuration.retention.flatMap { retention in
+                (store as? any PruningStore).map {
+                    RetentionService(
+                        store: $0, retention: retention, interval: configuration.retentionInterval,
+                        batchSize: configuration.retentionBatchSize, metrics: metrics, logger: logger)
+                }
+            }
             return AppServices(
-                store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: ServiceMetrics(),
-                relay: relay, checkpointer: checkpointer, tls: tls)
+                store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: metrics,
+                relay: relay, checkpointer: checkpointer, tls: tls, retention: retention)
         } catch {
             try? await store.close()
             throw error
@@ -68,11 +78,13 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
         router: try buildRouter(services, logger: logger),
         server: try serverBuilder(configuration, tls: services.tls),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        // Shut down in reverse order: the server first, then the hub drains its
-        // streams while the relay still feeds them other instances' events,
-        // and the database closes last.
-        services: [DatabaseCloser(store: services.store, logger: logger) as (any Service)?, services.relay, services.hub, services.checkpointer]
-            .compactMap { $0 } + extraServices,
+        // Shut down in reverse order: the server first, then retention stops
+        // between two batches, the hub drains its streams while the relay still
+        // feeds them other instances' events, and the database closes last.
+        services: [
+            DatabaseCloser(store: services.store, logger: logger) as (any Service)?, services.relay, services.hub,
+            services.checkpointer, services.retention,
+        ].compactMap { $0 } + extraServices,
         onServerRunning: { channel in
             // Notice level, so it shows above the access log's info lines; tests read the port from it.
             let address = channel.localAddress
@@ -140,6 +152,10 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     ).addRoutes(to: router)
     OrderController(service: orderService, credentials: services.credentials)
         .addRoutes(to: router.group("v1/orders").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
+    FeedController(
+        store: services.store, bus: services.hub, retryMilliseconds: services.configuration.retryMilliseconds,
+        maxStreams: services.configuration.maxStreams, drainPeriod: services.configuration.drainPeriod, metrics: services.metrics
+    ).addRoutes(to: router.group("v1/events").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
 
     return router
 }
@@ -159,6 +175,7 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("v1/orders/{id}/stream-token", [.post]),
     ("v1/orders/{id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
+    ("v1/events", [.get]),
 ]
 
 /// The demo page's routes, served (and so in the 405 table) only with `--demo`.

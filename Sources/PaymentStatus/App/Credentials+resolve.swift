@@ -19,11 +19,11 @@ extension Credentials {
         func stored(_ name: String) async throws -> (value: String, created: Bool) {
             try await store.secret(named: name, orStore: generateSecret())
         }
-        var apiToken = configuration.apiToken
-        if apiToken == nil {
+        var apiTokens = configuration.apiTokens
+        if apiTokens.isEmpty {
             let (value, created) = try await stored(StoredName.apiToken)
             if created { announce(value) }
-            apiToken = value
+            apiTokens = [value]
         }
         var streamSecret = configuration.streamSecret
         if streamSecret == nil { streamSecret = try await stored(StoredName.streamSecret).value }
@@ -33,7 +33,7 @@ extension Credentials {
         let cutOff = Timestamp.now().millisecondsSince1970 + lifetime.components.seconds * 1000
         let legacyUntil = try await store.secret(named: StoredName.legacyStreamTokensUntil, orStore: String(cutOff)).value
         return Credentials(
-            apiToken: apiToken!, streamSecret: streamSecret!, webhookSecrets: webhookSecrets,
+            apiTokens: apiTokens, streamSecret: streamSecret!, webhookSecrets: webhookSecrets,
             streamTokenLifetime: lifetime,
             legacyStreamTokensUntil: Int64(legacyUntil).map(Timestamp.init(millisecondsSince1970:)))
     }

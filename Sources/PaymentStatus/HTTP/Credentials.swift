@@ -9,8 +9,13 @@ import Foundation
 /// The secrets the service authenticates with. None is ever optional:
 /// authentication cannot be switched off.
 public struct Credentials: Sendable {
-    /// The merchant back end's bearer token.
-    public var apiToken: String
+    /// The merchant back end's bearer tokens: the first is the current one;
+    /// the others are still accepted during a rotation. Never empty.
+    public var apiTokens: [String] {
+        didSet { apiTokenDigests = apiTokens.map(Self.digest) }
+    }
+    /// The current bearer token (the first of `apiTokens`).
+    public var apiToken: String { apiTokens[0] }
     /// The key that signs per-order stream tokens.
     public var streamSecret: String {
         didSet { streamKey = Self.key(streamSecret) }
@@ -27,7 +32,19 @@ public struct Credentials: Sendable {
         apiToken: String, streamSecret: String, webhookSecrets: [String],
         streamTokenLifetime: Duration = .seconds(86_400), legacyStreamTokensUntil: Timestamp? = nil
     ) {
-        self.apiToken = apiToken
+        self.init(
+            apiTokens: [apiToken], streamSecret: streamSecret, webhookSecrets: webhookSecrets,
+            streamTokenLifetime: streamTokenLifetime, legacyStreamTokensUntil: legacyStreamTokensUntil)
+    }
+
+    /// `apiTokens` must not be empty: the first is the current token.
+    public init(
+        apiTokens: [String], streamSecret: String, webhookSecrets: [String],
+        streamTokenLifetime: Duration = .seconds(86_400), legacyStreamTokensUntil: Timestamp? = nil
+    ) {
+        precondition(!apiTokens.isEmpty, "authentication cannot be switched off: at least one API token")
+        self.apiTokens = apiTokens
+        apiTokenDigests = apiTokens.map(Self.digest)
         self.streamSecret = streamSecret
         streamKey = Self.key(streamSecret)
         self.webhookSecrets = webhookSecrets
@@ -35,11 +52,21 @@ public struct Credentials: Sendable {
         self.legacyStreamTokensUntil = legacyStreamTokensUntil
     }
 
-    /// Whether `presented` is the API token, in time that does not depend on
-    /// where the two differ: both are hashed first, so even the length is hidden.
+    /// Whether `presented` is one of the API tokens, in time that depends
+    /// neither on where they differ nor on which one matched: every token is
+    /// compared (digests, so even the lengths are hidden), none skipped.
     func acceptsAPIToken(_ presented: Substring) -> Bool {
-        constantTimeEquals(SHA256.hash(data: Array(presented.utf8)), SHA256.hash(data: Array(apiToken.utf8)))
+        let digest = Self.digest(presented)
+        var matches = 0
+        // No early return: the tokens after a match are compared too.
+        for token in apiTokenDigests { matches += constantTimeEquals(digest, token) ? 1 : 0 }
+        return matches > 0
     }
+
+    /// The tokens' SHA-256, made once rather than at every request.
+    private var apiTokenDigests: [[UInt8]]
+
+    private static func digest(_ text: some StringProtocol) -> [UInt8] { Array(SHA256.hash(data: Array(text.utf8))) }
 
     /// Made once: every order in a response carries a stream token.
     private(set) var streamKey: SymmetricKey

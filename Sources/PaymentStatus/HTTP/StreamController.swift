@@ -47,7 +47,7 @@ struct StreamController {
     /// Over the cap, for EventSource: 200 with only a `retry:` line, at random
     /// between 5 and 15 s. The browser then reconnects by itself, where an
     /// error status would have stopped it for good.
-    private static func comeBackLater() -> Response {
+    static func comeBackLater() -> Response {
         let milliseconds = Int.random(in: 5_000...15_000)
         return Response(
             status: .ok,

@@ -14,8 +14,12 @@ public final class ServiceMetrics: Sendable {
     private let pushLatency: CoreMetrics.Timer
     private let streamRequests: CoreMetrics.Counter
     private let openStreams: CoreMetrics.Gauge
+    private let openFeedStreams: CoreMetrics.Gauge
+    private let feedStreams = Mutex(0)
     private let transitions: [String: CoreMetrics.Counter]
     private let webhookOutcomes: [String: CoreMetrics.Counter]
+    private let ordersPruned: CoreMetrics.Counter
+    private let eventsPruned: CoreMetrics.Counter
     private let requestCounters = Mutex([String: (CoreMetrics.Counter, CoreMetrics.Timer)]())
 
     public init() {
@@ -31,6 +35,8 @@ public final class ServiceMetrics: Sendable {
         pushLatency = CoreMetrics.Timer(label: Names.pushLatency, factory: factory)
         streamRequests = CoreMetrics.Counter(label: Names.streamRequests, factory: factory)
         openStreams = CoreMetrics.Gauge(label: Names.openStreams, factory: factory)
+        openFeedStreams = CoreMetrics.Gauge(label: Names.openFeedStreams, factory: factory)
+        openFeedStreams.record(0)
         var transitions: [String: CoreMetrics.Counter] = [:]
         for status in PaymentStatus.allCases {
             for source in [ChangeSource.api, .webhook] {
@@ -39,6 +45,8 @@ public final class ServiceMetrics: Sendable {
             }
         }
         self.transitions = transitions
+        ordersPruned = CoreMetrics.Counter(label: Names.ordersPruned, factory: factory)
+        eventsPruned = CoreMetrics.Counter(label: Names.eventsPruned, factory: factory)
         webhookOutcomes = Dictionary(uniqueKeysWithValues: WebhookOutcome.allCases.map {
             ($0.rawValue, CoreMetrics.Counter(label: Names.webhookOutcomes, dimensions: [("outcome", $0.rawValue)], factory: factory))
         })
@@ -49,9 +57,12 @@ public final class ServiceMetrics: Sendable {
         static let requestDuration = "payment_status_http_request_duration_seconds"
         static let streamRequests = "payment_status_stream_requests_total"
         static let openStreams = "payment_status_open_streams"
+        static let openFeedStreams = "payment_status_open_feed_streams"
         static let transitions = "payment_status_transitions_total"
         static let webhookOutcomes = "payment_status_webhook_outcomes_total"
         static let pushLatency = "payment_status_push_latency_seconds"
+        static let ordersPruned = "payment_status_orders_pruned_total"
+        static let eventsPruned = "payment_status_events_pruned_total"
     }
 
     /// One answered request; `route` is the path template (`/v1/orders/{id}`), never the raw path.
@@ -75,6 +86,22 @@ public final class ServiceMetrics: Sendable {
         streamRequests.increment()
     }
 
+    /// A merchant's feed stream opened or ended; the gauge follows at once
+    /// (feed streams are also among `payment_status_open_streams`).
+    func feedStreamOpened() {
+        feedStreams.withLock { count in
+            count += 1
+            openFeedStreams.record(count)
+        }
+    }
+
+    func feedStreamClosed() {
+        feedStreams.withLock { count in
+            count -= 1
+            openFeedStreams.record(count)
+        }
+    }
+
     /// An event stored, by its status and who reported it (creation counts as `initiated`).
     func transitionStored(_ event: PaymentEvent) {
         transitions[event.status.rawValue + "/" + event.source.rawValue]?.increment()
@@ -82,6 +109,12 @@ public final class ServiceMetrics: Sendable {
 
     func webhookAnswered(_ outcome: WebhookOutcome) {
         webhookOutcomes[outcome.rawValue]?.increment()
+    }
+
+    /// Finished orders deleted by retention, with their events.
+    func pruned(orders: Int, events: Int) {
+        ordersPruned.increment(by: orders)
+        eventsPruned.increment(by: events)
     }
 
     /// Time from an event's commit to its bytes being written to one stream.

@@ -40,6 +40,14 @@ public protocol PaymentStore: Sendable {
     /// The order's newest event, which is its current state.
     func latestEvent(orderID: String) async throws -> PaymentEvent?
 
+    /// The merchant's feed: every committed event of every order after
+    /// `cursor` (from the first when nil), in feed order, at most `limit`.
+    /// A reader that follows the cursors of the pages sees each committed
+    /// event exactly once, in commit order, even while writers on several
+    /// instances commit out of order. Throws `MalformedCursor` for a cursor
+    /// of another kind of store.
+    func feed(after cursor: FeedCursor?, limit: Int) async throws -> FeedPage
+
     /// A secret stored on an earlier start, if any; read-only, for operator commands.
     func storedSecret(named name: String) async throws -> String?
 

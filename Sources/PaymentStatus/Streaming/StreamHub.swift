@@ -62,6 +62,11 @@ public final class StreamHub: EventBus, Service {
         }
     }
 
+    /// The subscription key of the merchant's feed streams: they hear of
+    /// every order's events (no order id has a `*`). A feed stream takes a
+    /// signal as a cue to read the store from its cursor, not as its data.
+    public static let allOrders = "*"
+
     public let configuration: Configuration
     private let state = Mutex(State())
     private let clock = ContinuousClock()
@@ -114,23 +119,26 @@ public final class StreamHub: EventBus, Service {
         guard isWatching(event.orderID) else { return }
         let signal = StreamSignal.event(event, frame: SSEFrame.status(event), publishedAt: clock.now)
         let sinks = state.withLock { state -> [any StreamSink] in
-            guard let subscribers = state.byOrder[event.orderID] else { return [] }
+            let feeds = state.byOrder[Self.allOrders]?.values.map(\.sink) ?? []
+            guard let subscribers = state.byOrder[event.orderID] else { return feeds }
             state.lastPublished[event.orderID] = max(state.lastPublished[event.orderID] ?? 0, event.seq)
-            return subscribers.values.map(\.sink)
+            return subscribers.values.map(\.sink) + feeds
         }
         // Outside the lock: a sink may leave the hub from `receive`.
         for sink in sinks { sink.receive(signal) }
     }
 
-    /// Whether any stream watches the order now.
+    /// Whether any stream watches the order now (a feed stream watches them all).
     public func isWatching(_ orderID: String) -> Bool {
-        state.withLock { $0.byOrder[orderID] != nil }
+        state.withLock { $0.byOrder[orderID] != nil || $0.byOrder[Self.allOrders] != nil }
     }
 
     /// Every watched order with the highest `seq` published to it (0 when
     /// none yet): where a relay that lost its feed resumes reading.
     public func watermarks() -> [(orderID: String, seq: Int)] {
-        state.withLock { state in state.byOrder.keys.map { ($0, state.lastPublished[$0] ?? 0) } }
+        state.withLock { state in
+            state.byOrder.keys.filter { $0 != Self.allOrders }.map { ($0, state.lastPublished[$0] ?? 0) }
+        }
     }
 
     /// Sends due heartbeats and closes streams past their lifetime: the

@@ -7,6 +7,13 @@ enum WireFormat {
     /// `{"order_id","seq","status","previous","source","event_id","reason","at"}` on one line.
     static func write(_ event: PaymentEvent, to json: inout JSONWriter) {
         json.beginObject()
+        writeFields(of: event, to: &json)
+        json.endObject()
+    }
+
+    /// The event's fields, inside an object the caller has opened, so that
+    /// the feed can add the event's `cursor`.
+    static func writeFields(of event: PaymentEvent, to json: inout JSONWriter) {
         json.key("order_id"); json.string(event.orderID)
         json.key("seq"); json.integer(event.seq)
         json.key("status"); json.string(event.status.rawValue)
@@ -15,7 +22,6 @@ enum WireFormat {
         json.key("event_id"); json.string(event.eventID)
         json.key("reason"); json.string(event.reason)
         json.key("at"); json.string(event.at.rfc3339)
-        json.endObject()
     }
 
     static func encode(_ event: PaymentEvent) -> ByteBuffer {

@@ -40,47 +40,53 @@ extension PostgresStore {
     public func apply(
         _ change: StatusChange, at time: Timestamp, committed: @escaping @Sendable (PaymentEvent) -> Void
     ) async throws -> ChangeOutcome {
-        let outcome: ChangeOutcome = try await transaction { [logger] connection in
-            // The row lock serialises every change of this order, across instances.
-            guard let order = try await Self.fetchOrder(connection, id: change.orderID, forUpdate: true, logger: logger) else {
-                return .orderNotFound
-            }
-            // A statement of its own, so that its snapshot, taken after the lock was
-            // granted, sees an event that a transaction holding the lock before just
-            // committed (a join in the locking statement would not: PostgreSQL
-            // re-reads only the locked row when the lock is granted late).
-            if let eventID = change.eventID {
-                let rows = try await connection.query("""
-                    SELECT \(unescaped: Self.eventColumns) FROM events e WHERE e.order_id = \(order.id) AND e.event_id = \(eventID)
-                    """, logger: logger).collect()
-                if let original = try Self.decodeEvents(rows).first {
-                    return .duplicate(order: order, original: original)
-                }
-            }
-            let event: PaymentEvent
-            switch order.nextEvent(for: change, at: time) {
-            case .success(let next): event = next
-            case .failure(let refused): return .refused(refused.verdict, order: order)
-            }
-            let ms = time.millisecondsSince1970
-            // The event, the order's new state and the announcement in one round
-            // trip; the announcement leaves with the commit.
-            try await connection.query("""
-                WITH appended AS (
-                    INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at)
-                    VALUES (\(event.orderID), \(event.seq), \(event.status.rawValue), \(event.previous?.rawValue),
-                            \(event.source.rawValue), \(event.eventID), \(event.reason), \(ms),
-                            \(change.occurredAt?.millisecondsSince1970))
-                ), moved AS (
-                    UPDATE orders SET status = \(event.status.rawValue), version = \(event.seq), updated_at = \(ms)
-                    WHERE id = \(order.id)
-                )
-                SELECT pg_notify(\(Self.channel), \(self.notice(event)))
-                """, logger: logger).collect()
-            return .applied(order: order.asOf(event), event: event)
-        }
+        let outcome = try await transaction { connection in try await self.apply(change, at: time, on: connection) }
         if case .applied(_, let event) = outcome { committed(event) }
         return outcome
+    }
+
+    /// One status change inside a transaction the caller opened on
+    /// `connection` (and commits): the whole of a transition's SQL. Tests hold
+    /// such a transaction open to commit it late.
+    func apply(_ change: StatusChange, at time: Timestamp, on connection: PostgresConnection) async throws -> ChangeOutcome {
+        let logger = self.logger
+        // The row lock serialises every change of this order, across instances.
+        guard let order = try await Self.fetchOrder(connection, id: change.orderID, forUpdate: true, logger: logger) else {
+            return .orderNotFound
+        }
+        // A statement of its own, so that its snapshot, taken after the lock was
+        // granted, sees an event that a transaction holding the lock before just
+        // committed (a join in the locking statement would not: PostgreSQL
+        // re-reads only the locked row when the lock is granted late).
+        if let eventID = change.eventID {
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.eventColumns) FROM events e WHERE e.order_id = \(order.id) AND e.event_id = \(eventID)
+                """, logger: logger).collect()
+            if let original = try Self.decodeEvents(rows).first {
+                return .duplicate(order: order, original: original)
+            }
+        }
+        let event: PaymentEvent
+        switch order.nextEvent(for: change, at: time) {
+        case .success(let next): event = next
+        case .failure(let refused): return .refused(refused.verdict, order: order)
+        }
+        let ms = time.millisecondsSince1970
+        // The event, the order's new state and the announcement in one round
+        // trip; the announcement leaves with the commit.
+        _ = try await connection.query("""
+            WITH appended AS (
+                INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at)
+                VALUES (\(event.orderID), \(event.seq), \(event.status.rawValue), \(event.previous?.rawValue),
+                        \(event.source.rawValue), \(event.eventID), \(event.reason), \(ms),
+                        \(change.occurredAt?.millisecondsSince1970))
+            ), moved AS (
+                UPDATE orders SET status = \(event.status.rawValue), version = \(event.seq), updated_at = \(ms)
+                WHERE id = \(order.id)
+            )
+            SELECT pg_notify(\(Self.channel), \(self.notice(event)))
+            """, logger: logger).collect()
+        return .applied(order: order.asOf(event), event: event)
     }
 
     public func secret(named name: String, orStore candidate: String) async throws -> (value: String, created: Bool) {

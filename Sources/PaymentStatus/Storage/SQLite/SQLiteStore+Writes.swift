@@ -63,10 +63,14 @@ extension SQLiteStore {
         }
     }
 
+    /// Appends the event at the next feed position. SQLite has one writer and
+    /// this runs in its write transaction, so positions are taken in commit
+    /// order (see migrations/0002_event_feed.sql); the subquery is answered
+    /// from the end of the `position` index.
     static func insert(_ event: PaymentEvent, occurredAt: Timestamp?, _ db: Database) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at, position)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce((SELECT max(position) FROM events), 0) + 1)
             """).execute(arguments: [
                 event.orderID, event.seq, event.status.rawValue, event.previous?.rawValue, event.source.rawValue,
                 event.eventID, event.reason, event.at.millisecondsSince1970, occurredAt?.millisecondsSince1970,

@@ -87,6 +87,22 @@ public struct SQLiteStore: PaymentStore {
         }
     }
 
+    /// The feed by `position`: a reader's snapshot holds every position up to
+    /// the highest it sees, because positions are taken by the one writer.
+    public func feed(after cursor: FeedCursor?, limit: Int) async throws -> FeedPage {
+        let after = cursor ?? FeedCursor(transaction: 0, position: 0)
+        guard after.transaction == 0 else { throw MalformedCursor() }
+        let limit = max(1, min(limit, Int(Int32.max) - 1))
+        return try await dbWriter.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?")
+            let rows = try Row.fetchAll(statement, arguments: [after.position, limit + 1])
+            let events = try rows.prefix(limit).map { row in
+                FeedEvent(cursor: FeedCursor(transaction: 0, position: row["position"]), event: try Self.decodeEvent(row))
+            }
+            return FeedPage(events: events, hasMore: rows.count > limit)
+        }
+    }
+
     public func storedSecret(named name: String) async throws -> String? {
         try await dbWriter.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = ?", arguments: [name]) }
     }
