@@ -138,6 +138,23 @@ struct TLSTests {
             let history = try await h2.request(.get, "/v1/orders/o1/events?token=\(token)", headers: [.lastEventID: "1"])
             #expect(history.response.headerFields[.contentType] == "text/event-stream")
             #expect(history.body.contains("id: 2\n") && history.body.contains("id: 3\n") && !history.body.contains("id: 1\n"))
+            // The long-poll on the same URL, a fresh stream token, the browser client, the merchant's feed.
+            let polled = try await h2.request(.get, "/v1/orders/o1/events?token=\(token)&after=1", headers: [.accept: "application/json"])
+            #expect(polled.response.status == .ok)
+            #expect(try JSON(polled.body)["final"].bool == true)
+            #expect(try JSON(polled.body)["events"].array.map { $0["seq"].int } == [2, 3])
+            let minted = try await h2.request(.post, "/v1/orders/o1/stream-token", headers: Self.auth)
+            #expect(minted.response.status == .ok)
+            #expect(try JSON(minted.body)["stream_token"].string != nil)
+            let client = try await h2.request(.get, "/client/payment-status.js")
+            #expect(client.response.status == .ok && client.body.contains("watchPayment"))
+            let feed = try await h2.request(.get, "/v1/events", headers: Self.auth)
+            #expect(feed.response.status == .ok)
+            #expect(try JSON(feed.body)["events"].array.count == 3)
+            let liveFeed = try await h2.openStream("/v1/events", headers: [("Authorization", "Bearer \(TestService.apiToken)")])
+            #expect(try await liveFeed.head().headers["content-type"] == ["text/event-stream"])
+            #expect(try await liveFeed.nextEvent() != nil)
+            await liveFeed.cancel()
             // All of it on the one connection.
             #expect(h2.isActive)
         }
