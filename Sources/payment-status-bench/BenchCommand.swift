@@ -24,6 +24,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Base URL the streams connect to, when it is not --url: another instance on the same database (scale-out).")
     var streamUrl: String?
 
+    @Flag(help: "Open the streams over HTTP/2 (the stream URL must be https://), --streams-per-connection on each connection.")
+    var http2 = false
+
+    @Option(help: "With --http2: streams multiplexed on each connection.")
+    var streamsPerConnection = 100
+
     @Option(help: "Merchant bearer token for payment-status (default: $PAYMENT_API_TOKEN).")
     var token: String?
 
@@ -81,6 +87,10 @@ struct BenchCommand: ParsableCommand {
         guard connections > 0 else { throw ValidationError("--connections must be at least 1") }
         guard rate >= 0 else { throw ValidationError("--rate must not be negative") }
         guard processes >= 1 else { throw ValidationError("--processes must be at least 1") }
+        guard streamsPerConnection >= 1 else { throw ValidationError("--streams-per-connection must be at least 1") }
+        if http2, !(streamUrl ?? url).hasPrefix("https://") {
+            throw ValidationError("--http2 needs an https:// stream URL (HTTP/2 is offered by ALPN over TLS)")
+        }
         guard holdSeconds >= 0, connectTimeout > 0, drainTimeout >= 0 else { throw ValidationError("durations must not be negative") }
         if let idPrefix, idPrefix.isEmpty || !idPrefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
             throw ValidationError("--id-prefix must be letters, digits and _ only")
@@ -93,7 +103,9 @@ struct BenchCommand: ParsableCommand {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         defer { try? eventLoopGroup.syncShutdownGracefully() }
         if child {
-            try ChildMain.run(eventLoopGroup: eventLoopGroup, server: server, perOrder: streamsPerOrder, concurrency: connectConcurrency)
+            try ChildMain.run(
+                eventLoopGroup: eventLoopGroup, server: server, perOrder: streamsPerOrder, concurrency: connectConcurrency,
+                http2StreamsPerConnection: http2 ? streamsPerConnection : nil)
             return
         }
         if let pid = serverPid, ProcessStats.residentBytes(pid: pid) == nil {
@@ -188,11 +200,13 @@ struct Bench {
             if holders.isEmpty {
                 holders.append(LocalHolder(group: StreamGroup(
                     eventLoopGroup: eventLoopGroup, server: streamServer, firstOrder: first, paths: slice,
-                    perOrder: perOrder, concurrency: concurrencyEach)))
+                    perOrder: perOrder, concurrency: concurrencyEach,
+                    http2StreamsPerConnection: options.http2 ? options.streamsPerConnection : nil)))
             } else {
                 let child = try ChildHolder(
                     arguments: ["--child", "--url", options.streamUrl ?? options.url, "--target", options.target.rawValue,
-                                "--streams-per-order", String(perOrder), "--connect-concurrency", String(concurrencyEach)],
+                                "--streams-per-order", String(perOrder), "--connect-concurrency", String(concurrencyEach)]
+                        + (options.http2 ? ["--http2", "--streams-per-connection", String(options.streamsPerConnection)] : []),
                     firstOrder: first, paths: slice, perOrder: perOrder)
                 children.append(child)
                 holders.append(child)

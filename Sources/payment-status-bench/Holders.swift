@@ -117,7 +117,9 @@ final class ChildHolder: StreamHolder {
 /// The child side of the protocol: read the orders' stream paths, open the
 /// streams when told, report, and hand back the parse times at the end.
 enum ChildMain {
-    static func run(eventLoopGroup: EventLoopGroup, server: ServerAddress, perOrder: Int, concurrency: Int) throws {
+    static func run(
+        eventLoopGroup: EventLoopGroup, server: ServerAddress, perOrder: Int, concurrency: Int, http2StreamsPerConnection: Int?
+    ) throws {
         let reader = LineReader(fd: 0)
         guard let header = reader.readLine() else { return }
         let fields = header.split(separator: " ")
@@ -132,7 +134,7 @@ enum ChildMain {
         }
         let group = StreamGroup(
             eventLoopGroup: eventLoopGroup, server: server, firstOrder: firstOrder, paths: paths,
-            perOrder: perOrder, concurrency: concurrency)
+            perOrder: perOrder, concurrency: concurrency, http2StreamsPerConnection: http2StreamsPerConnection)
         emit("ready")
         let encoder = JSONEncoder()
         while let line = reader.readLine() {

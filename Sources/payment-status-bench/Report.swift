@@ -53,6 +53,13 @@ struct Report {
         self.server = server
     }
 
+    /// How the streams travelled: HTTP/2 (its streams per connection), or HTTP/1.1 with or without TLS.
+    var streamProtocol: String {
+        if options.http2 { return "h2, \(options.streamsPerConnection) streams per connection" }
+        let tls = (options.streamUrl ?? options.url).hasPrefix("https://")
+        return tls ? "http/1.1 over TLS, one stream per connection" : "http/1.1, one stream per connection"
+    }
+
     var connectRate: Double? { connectSeconds > 0 ? Double(streamsConnected) / connectSeconds : nil }
 
     /// Server RSS added per open stream, right after they all opened.
@@ -81,6 +88,7 @@ struct Report {
         let rateText = options.rate > 0 ? "\(number(options.rate))/s" : "flat out"
         lines.append("payment-status-bench: \(options.target.rawValue) at \(server)")
         lines.append("  load          \(options.orders) orders × \(options.streamsPerOrder) streams = \(streamsExpected) streams; \(options.connections) connections; rate \(rateText); \(processes) process\(processes == 1 ? "" : "es")")
+        lines.append("  streams over  \(streamProtocol)")
         if let creates {
             lines.append("  orders        \(creates.ok) created, \(creates.failed) failed in \(seconds(creates.seconds)) (\(number(creates.perSecond))/s)")
         }
@@ -116,6 +124,7 @@ struct Report {
             "connections": options.connections,
             "rate": options.rate,
             "processes": processes,
+            "stream_protocol": streamProtocol,
             "streams_expected": streamsExpected,
             "streams_connected": streamsConnected,
             "streams_failed": streamsFailed,

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Send times of the transitions, per (order, seq 2 or 3): stamped by the
@@ -276,6 +277,7 @@ final class RequestLoops: Sendable {
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if workload.server.tls { try channel.pipeline.syncOperations.addHandler(ClientTLS.handler(ClientTLS.http1)) }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(RequestLoopHandler(dispatcher: dispatcher, workload: workload))
                 }

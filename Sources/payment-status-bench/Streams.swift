@@ -43,6 +43,8 @@ final class StreamGroup: @unchecked Sendable {
     private let eventLoopGroup: EventLoopGroup
     private let server: ServerAddress
     private let concurrency: Int
+    /// Set when the streams are multiplexed over HTTP/2 connections; nil: one HTTP/1.1 connection per stream.
+    private let http2: HTTP2Connections?
     /// Parse times of seq 2 and 3, per stream; each slot written by its stream's handler only.
     private let received: UnsafeMutableBufferPointer<UInt64>
     private let channels: Mutex<[Channel?]>
@@ -61,8 +63,14 @@ final class StreamGroup: @unchecked Sendable {
     let closing = Atomic<Bool>(false)
 
     /// `paths[i]` is the stream path of order `firstOrder + i`.
-    init(eventLoopGroup: EventLoopGroup, server: ServerAddress, firstOrder: Int, paths: [String], perOrder: Int, concurrency: Int) {
+    init(
+        eventLoopGroup: EventLoopGroup, server: ServerAddress, firstOrder: Int, paths: [String], perOrder: Int, concurrency: Int,
+        http2StreamsPerConnection: Int? = nil
+    ) {
         self.eventLoopGroup = eventLoopGroup
+        self.http2 = http2StreamsPerConnection.map {
+            HTTP2Connections(eventLoopGroup: eventLoopGroup, server: server, perConnection: $0)
+        }
         self.server = server
         self.firstOrder = firstOrder
         self.paths = paths
@@ -113,7 +121,11 @@ final class StreamGroup: @unchecked Sendable {
         }
         let closed = all.map { $0.close() }
         for future in closed { _ = try? future.wait() }
+        http2?.closeAll()
     }
+
+    /// Connections the streams went over: one per stream, or the HTTP/2 connections opened.
+    var connectionCount: Int { http2?.count ?? count }
 
     private func openNext() {
         let index = nextToOpen.withLock { next -> Int? in
@@ -127,17 +139,29 @@ final class StreamGroup: @unchecked Sendable {
         head.headers.add(name: "Accept", value: "text/event-stream")
         head.headers.add(name: "Cache-Control", value: "no-cache")
         let request = head
-        ClientBootstrap(group: eventLoopGroup)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 16384))
-            .connectTimeout(.seconds(30))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(SSEStreamHandler(group: self, index: index, request: request))
+        let connected: EventLoopFuture<Channel>
+        if let http2 {
+            connected = http2.openStream(index: index) { child in
+                child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(SSEStreamHandler(group: self, index: index, request: request))
                 }
             }
-            .connect(host: server.host, port: server.port)
+        } else {
+            let tls = server.tls
+            connected = ClientBootstrap(group: eventLoopGroup)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 16384))
+                .connectTimeout(.seconds(30))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if tls { try channel.pipeline.syncOperations.addHandler(ClientTLS.handler(ClientTLS.http1)) }
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(SSEStreamHandler(group: self, index: index, request: request))
+                    }
+                }
+                .connect(host: server.host, port: server.port)
+        }
+        connected
             .whenComplete { result in
                 switch result {
                 case .success(let channel):

@@ -119,31 +119,40 @@ final class LineReader {
     }
 }
 
-/// `http://host:port` split into its parts (plain HTTP/1.1 only).
+/// `http://host:port` or `https://host:port` split into its parts.
 struct ServerAddress: Sendable, CustomStringConvertible {
     let host: String
     let port: Int
+    /// `https`: every connection to this server starts with a TLS handshake.
+    let tls: Bool
 
     init(url: String) throws {
-        guard url.hasPrefix("http://") else { throw BenchError("--url must start with http:// (TLS is not supported), got '\(url)'") }
-        var rest = url.dropFirst("http://".count)
+        if url.hasPrefix("http://") {
+            tls = false
+        } else if url.hasPrefix("https://") {
+            tls = true
+        } else {
+            throw BenchError("a URL must start with http:// or https://, got '\(url)'")
+        }
+        var rest = url.drop(while: { $0 != "/" }).dropFirst(2)
+        let defaultPort = tls ? 443 : 80
         if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
         if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
             host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
-            port = after.hasPrefix(":") ? Int(after.dropFirst()) ?? -1 : 80
+            port = after.hasPrefix(":") ? Int(after.dropFirst()) ?? -1 : defaultPort
         } else if let colon = rest.lastIndex(of: ":") {
             host = String(rest[..<colon])
             port = Int(rest[rest.index(after: colon)...]) ?? -1
         } else {
             host = String(rest)
-            port = 80
+            port = defaultPort
         }
-        guard !host.isEmpty, (1...65535).contains(port) else { throw BenchError("cannot read host and port from --url '\(url)'") }
+        guard !host.isEmpty, (1...65535).contains(port) else { throw BenchError("cannot read host and port from '\(url)'") }
     }
 
     var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-    var description: String { "http://\(hostHeader)" }
+    var description: String { "\(tls ? "https" : "http")://\(hostHeader)" }
 }
 
 struct BenchError: Error, CustomStringConvertible {
