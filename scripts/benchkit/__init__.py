@@ -1,0 +1,1 @@
+"""What scripts/bench uses beside its shell: the report it writes."""
