@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Open the streams over HTTP/2 (the stream URL must be https://), --streams-per-connection on each connection.")
     var http2 = false
 
+    @Flag(help: "Long-poll instead of streaming: each stream is a client asking with Accept: application/json, held until its order moves (payment-status only).")
+    var longPoll = false
+
     @Option(help: "With --http2: streams multiplexed on each connection.")
     var streamsPerConnection = 100
 
@@ -87,6 +90,7 @@ struct BenchCommand: ParsableCommand {
         guard connections > 0 else { throw ValidationError("--connections must be at least 1") }
         guard rate >= 0 else { throw ValidationError("--rate must not be negative") }
         guard processes >= 1 else { throw ValidationError("--processes must be at least 1") }
+        if longPoll, target != .paymentStatus { throw ValidationError("--long-poll is for payment-status only") }
         guard streamsPerConnection >= 1 else { throw ValidationError("--streams-per-connection must be at least 1") }
         if http2, !(streamUrl ?? url).hasPrefix("https://") {
             throw ValidationError("--http2 needs an https:// stream URL (HTTP/2 is offered by ALPN over TLS)")
@@ -105,7 +109,7 @@ struct BenchCommand: ParsableCommand {
         if child {
             try ChildMain.run(
                 eventLoopGroup: eventLoopGroup, server: server, perOrder: streamsPerOrder, concurrency: connectConcurrency,
-                http2StreamsPerConnection: http2 ? streamsPerConnection : nil)
+                http2StreamsPerConnection: http2 ? streamsPerConnection : nil, longPoll: longPoll)
             return
         }
         if let pid = serverPid, ProcessStats.residentBytes(pid: pid) == nil {
@@ -201,12 +205,13 @@ struct Bench {
                 holders.append(LocalHolder(group: StreamGroup(
                     eventLoopGroup: eventLoopGroup, server: streamServer, firstOrder: first, paths: slice,
                     perOrder: perOrder, concurrency: concurrencyEach,
-                    http2StreamsPerConnection: options.http2 ? options.streamsPerConnection : nil)))
+                    http2StreamsPerConnection: options.http2 ? options.streamsPerConnection : nil, longPoll: options.longPoll)))
             } else {
                 let child = try ChildHolder(
                     arguments: ["--child", "--url", options.streamUrl ?? options.url, "--target", options.target.rawValue,
                                 "--streams-per-order", String(perOrder), "--connect-concurrency", String(concurrencyEach)]
-                        + (options.http2 ? ["--http2", "--streams-per-connection", String(options.streamsPerConnection)] : []),
+                        + (options.http2 ? ["--http2", "--streams-per-connection", String(options.streamsPerConnection)] : [])
+                        + (options.longPoll ? ["--long-poll"] : []),
                     firstOrder: first, paths: slice, perOrder: perOrder)
                 children.append(child)
                 holders.append(child)

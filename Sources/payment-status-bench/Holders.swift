@@ -118,7 +118,8 @@ final class ChildHolder: StreamHolder {
 /// streams when told, report, and hand back the parse times at the end.
 enum ChildMain {
     static func run(
-        eventLoopGroup: EventLoopGroup, server: ServerAddress, perOrder: Int, concurrency: Int, http2StreamsPerConnection: Int?
+        eventLoopGroup: EventLoopGroup, server: ServerAddress, perOrder: Int, concurrency: Int, http2StreamsPerConnection: Int?,
+        longPoll: Bool
     ) throws {
         let reader = LineReader(fd: 0)
         guard let header = reader.readLine() else { return }
@@ -134,7 +135,8 @@ enum ChildMain {
         }
         let group = StreamGroup(
             eventLoopGroup: eventLoopGroup, server: server, firstOrder: firstOrder, paths: paths,
-            perOrder: perOrder, concurrency: concurrency, http2StreamsPerConnection: http2StreamsPerConnection)
+            perOrder: perOrder, concurrency: concurrency, http2StreamsPerConnection: http2StreamsPerConnection,
+            longPoll: longPoll)
         emit("ready")
         let encoder = JSONEncoder()
         while let line = reader.readLine() {

@@ -55,9 +55,10 @@ struct Report {
 
     /// How the streams travelled: HTTP/2 (its streams per connection), or HTTP/1.1 with or without TLS.
     var streamProtocol: String {
-        if options.http2 { return "h2, \(options.streamsPerConnection) streams per connection" }
         let tls = (options.streamUrl ?? options.url).hasPrefix("https://")
-        return tls ? "http/1.1 over TLS, one stream per connection" : "http/1.1, one stream per connection"
+        let kind = options.longPoll ? "long-polls (Accept: application/json, wait=30) " : ""
+        if options.http2 { return "\(kind)h2, \(options.streamsPerConnection) streams per connection" }
+        return "\(kind)http/1.1\(tls ? " over TLS" : ""), one stream per connection"
     }
 
     var connectRate: Double? { connectSeconds > 0 ? Double(streamsConnected) / connectSeconds : nil }

@@ -45,6 +45,8 @@ final class StreamGroup: @unchecked Sendable {
     private let concurrency: Int
     /// Set when the streams are multiplexed over HTTP/2 connections; nil: one HTTP/1.1 connection per stream.
     private let http2: HTTP2Connections?
+    /// Each "stream" is a client long-polling the order instead (see `LongPollHandler`).
+    private let longPoll: Bool
     /// Parse times of seq 2 and 3, per stream; each slot written by its stream's handler only.
     private let received: UnsafeMutableBufferPointer<UInt64>
     private let channels: Mutex<[Channel?]>
@@ -65,9 +67,10 @@ final class StreamGroup: @unchecked Sendable {
     /// `paths[i]` is the stream path of order `firstOrder + i`.
     init(
         eventLoopGroup: EventLoopGroup, server: ServerAddress, firstOrder: Int, paths: [String], perOrder: Int, concurrency: Int,
-        http2StreamsPerConnection: Int? = nil
+        http2StreamsPerConnection: Int? = nil, longPoll: Bool = false
     ) {
         self.eventLoopGroup = eventLoopGroup
+        self.longPoll = longPoll
         self.http2 = http2StreamsPerConnection.map {
             HTTP2Connections(eventLoopGroup: eventLoopGroup, server: server, perConnection: $0)
         }
@@ -134,6 +137,17 @@ final class StreamGroup: @unchecked Sendable {
             return next - 1
         }
         guard let index else { return }
+        connect(index: index, resumingAfter: nil)
+    }
+
+    /// A long-poller whose connection the server closed after an answer (it
+    /// does after a held one): the same client goes on, on a new connection.
+    func reconnect(index: Int, after seq: Int) {
+        guard !closing.load(ordering: .acquiring) else { return }
+        connect(index: index, resumingAfter: seq)
+    }
+
+    private func connect(index: Int, resumingAfter seq: Int?) {
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: paths[index / perOrder])
         head.headers.add(name: "Host", value: server.hostHeader)
         head.headers.add(name: "Accept", value: "text/event-stream")
@@ -143,7 +157,7 @@ final class StreamGroup: @unchecked Sendable {
         if let http2 {
             connected = http2.openStream(index: index) { child in
                 child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(SSEStreamHandler(group: self, index: index, request: request))
+                    try child.pipeline.syncOperations.addHandler(self.handler(index: index, request: request, resumingAfter: seq))
                 }
             }
         } else {
@@ -156,7 +170,7 @@ final class StreamGroup: @unchecked Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         if tls { try channel.pipeline.syncOperations.addHandler(ClientTLS.handler(ClientTLS.http1)) }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(SSEStreamHandler(group: self, index: index, request: request))
+                        try channel.pipeline.syncOperations.addHandler(self.handler(index: index, request: request, resumingAfter: seq))
                     }
                 }
                 .connect(host: server.host, port: server.port)
@@ -172,9 +186,20 @@ final class StreamGroup: @unchecked Sendable {
                     }
                     if !registered { channel.close(promise: nil) }
                 case .failure:
-                    self.settle(connected: false)
+                    if seq == nil {
+                        self.settle(connected: false)
+                    } else {
+                        self.closed(afterTerminal: false)  // a long-poller that could not go on
+                    }
                 }
             }
+    }
+
+    /// The client of stream `index`: an event-stream reader, or a long-poller.
+    private func handler(index: Int, request: HTTPRequestHead, resumingAfter seq: Int?) -> ChannelHandler {
+        longPoll
+            ? LongPollHandler(group: self, index: index, base: request, resumingAfter: seq)
+            : SSEStreamHandler(group: self, index: index, request: request)
     }
 
     // MARK: - Called by the handlers

@@ -85,12 +85,16 @@ class ReportTests(unittest.TestCase):
         self.assertIn("not durable as measured", page)
 
     def test_the_long_poll_memory_target_follows_the_figure(self):
-        self.run.change("longpoll", rss_kb_per_held_request=9.5, unanswered=0)
-        self.assertEqual(verdict(self.run.page(), "at most 10 KB of server RSS per held long-poll"), "**met**")
-        self.run.change("longpoll", rss_kb_per_held_request=10.5)
-        self.assertEqual(verdict(self.run.page(), "at most 10 KB of server RSS per held long-poll"), "**not met**")
-        self.run.change("longpoll", rss_kb_per_held_request=2.0, unanswered=3)
-        self.assertEqual(verdict(self.run.page(), "at most 10 KB of server RSS per held long-poll"), "**not met**")
+        target = "at most 10 KB of server RSS per held long-poll"
+        held = {"streams_connected": 10000, "streams_expected": 10000, "delivered": 20000, "delivered_expected": 20000}
+        self.run.change("longpoll-payment-status", rss_per_idle_stream_bytes=9.5 * 1024, **held)
+        self.assertEqual(verdict(self.run.page(), target), "**met**")
+        self.run.change("longpoll-payment-status", rss_per_idle_stream_bytes=10.5 * 1024)
+        self.assertEqual(verdict(self.run.page(), target), "**not met**")
+        self.run.change("longpoll-payment-status", rss_per_idle_stream_bytes=2 * 1024, delivered=19999)
+        self.assertEqual(verdict(self.run.page(), target), "**not met**")
+        self.run.change("longpoll-payment-status", streams_connected=9000)
+        self.assertEqual(verdict(self.run.page(), target), "–")
 
     def test_the_connect_rate_target_takes_the_best_scenario(self):
         self.run.change("10k-payment-status", connect_rate=6500.0)
