@@ -167,6 +167,12 @@ def render(work, build_command, elapsed, heartbeat):
     w("## Machine")
     w("")
     w(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (whole run {elapsed // 60} min {elapsed % 60} s, builds excluded)")
+    load_path = os.path.join(work, "load.txt")
+    if os.path.exists(load_path):
+        with open(load_path) as f:
+            loads = dict(line.rstrip("\n").split("\t", 1) for line in f if "\t" in line)
+        w(f"- load average (1, 5, 15 min) at the start: {loads.get('start', '?')}; at the end: {loads.get('end', '?')}"
+          f" ({os.cpu_count()} cores: above {os.cpu_count()}, other work shared the machine)")
     w(f"- cores (nproc): {os.cpu_count()}; memory: {memory()}; CPU: {cpu_model()}")
     w(f"- kernel: {platform.system()} {platform.release()}; open-files limit per process: {subprocess.run(['bash', '-c', 'ulimit -n'], capture_output=True, text=True).stdout.strip()}")
     with open(os.path.join(work, "versions.txt")) as f:

@@ -122,6 +122,13 @@ class ReportTests(unittest.TestCase):
         self.assertIn(f"{throughput['transitions_per_s']:,.0f}", row)
         self.assertIn(f'{throughput["delivered"]:,}/{throughput["delivered_expected"]:,}', row)
 
+    def test_the_machine_load_is_given_when_the_run_recorded_it(self):
+        self.assertNotIn("load average", self.run.page())
+        with open(os.path.join(self.run.work, "load.txt"), "w") as f:
+            f.write("start\t7.30 7.53 7.71\nend\t2.10 5.00 6.90\n")
+        line = next(l for l in self.run.page().splitlines() if "load average" in l)
+        self.assertIn("at the start: 7.30 7.53 7.71; at the end: 2.10 5.00 6.90", line)
+
     def test_a_new_page_keeps_the_marked_sections_of_the_old_one(self):
         previous = "# old\n\n<!-- backup-bench:start -->\nbackup figures\n<!-- backup-bench:end -->\n\n" \
                    "text\n<!-- feed-bench:start -->\nfeed figures\n<!-- feed-bench:end -->\n"
