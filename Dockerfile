@@ -1,7 +1,11 @@
 # Build: the official Swift 6 image plus the SQLite headers GRDB compiles against.
+# Debian packages are not pinned to exact versions: a point release or a
+# security update replaces them on the mirror, and a pin would then fail the
+# build, or (ca-certificates) keep an outdated trust store. Bookworm's updates
+# are fixes only.
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-dev=3.40.1-2+deb12u2 \
+    && apt-get install -y --no-install-recommends libsqlite3-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 # Package.swift declares the test target too, and SwiftPM checks every
@@ -24,7 +28,7 @@ COPY migrations /staging/app/migrations
 # (libsqlite3; libstdc++, libgcc and zlib are already there).
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-0=3.40.1-2+deb12u2 ca-certificates=20230311+deb12u1 \
+    && apt-get install -y --no-install-recommends libsqlite3-0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin payment \
     && mkdir -p /data \
