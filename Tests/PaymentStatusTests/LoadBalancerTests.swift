@@ -116,9 +116,10 @@ struct LoadBalancerTests {
                 #expect(final.status == .ok)
             }
             try await ScaleOutTests.expectRest(streams, [3])
-            // Both instances served requests: nginx spread them.
+            // Both instances served requests: nginx spread them. A fresh connection to each:
+            // the test client's own may have been idle past the service's idle timeout by now.
             for instance in [a, b] {
-                let metrics = String(buffer: try await instance.client.get("/metrics", headers: [:]).body)
+                let metrics = String(buffer: try await Self.request(instance.port, "/metrics").body ?? ByteBuffer())
                 #expect(metrics.contains(#"route="/v1/orders/{id}/transitions""#), "an instance got no transition through nginx")
             }
         }

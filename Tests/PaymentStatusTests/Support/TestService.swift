@@ -33,6 +33,10 @@ struct TestService {
         configuration.webhookSecrets = ["test-webhook-secret"]
         configuration.heartbeatInterval = heartbeat
         configuration.streamTimeout = streamTimeout
+        // A test's client holds one keep-alive connection for the whole test,
+        // which on a loaded machine can sit idle past the service's 30 s and be
+        // closed under it ("I/O on closed channel"). Tests of the idle timeout set their own.
+        configuration.idleTimeout = .seconds(600)
         configure(&configuration)
         self.configuration = configuration
     }
