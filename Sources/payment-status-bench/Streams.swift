@@ -142,12 +142,13 @@ final class StreamGroup: @unchecked Sendable {
 
     /// A long-poller whose connection the server closed after an answer (it
     /// does after a held one): the same client goes on, on a new connection.
-    func reconnect(index: Int, after seq: Int) {
+    /// A failed connect is tried again, five times at most, as a client would.
+    func reconnect(index: Int, after seq: Int, attempt: Int = 1) {
         guard !closing.load(ordering: .acquiring) else { return }
-        connect(index: index, resumingAfter: seq)
+        connect(index: index, resumingAfter: seq, attempt: attempt)
     }
 
-    private func connect(index: Int, resumingAfter seq: Int?) {
+    private func connect(index: Int, resumingAfter seq: Int?, attempt: Int = 1) {
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: paths[index / perOrder])
         head.headers.add(name: "Host", value: server.hostHeader)
         head.headers.add(name: "Accept", value: "text/event-stream")
@@ -186,7 +187,11 @@ final class StreamGroup: @unchecked Sendable {
                     }
                     if !registered { channel.close(promise: nil) }
                 case .failure:
-                    if seq == nil {
+                    if let seq, attempt < 5 {
+                        self.eventLoopGroup.next().scheduleTask(in: .milliseconds(200 * Int64(attempt))) {
+                            self.reconnect(index: index, after: seq, attempt: attempt + 1)
+                        }
+                    } else if seq == nil {
                         self.settle(connected: false)
                     } else {
                         self.closed(afterTerminal: false)  // a long-poller that could not go on

@@ -77,7 +77,12 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
     return Application(
         router: try buildRouter(services, logger: logger),
         server: try serverBuilder(configuration, tls: services.tls),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+        // A reconnect storm (every stream of an instance that restarted, ten
+        // thousand long-polls answered at once) arrives faster than the accept
+        // loop takes it; past Hummingbird's default queue of 256 the kernel drops
+        // the SYNs and each client waits 1, 3, 7 s before trying again. The
+        // kernel caps this at net.core.somaxconn.
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil, backlog: 4096),
         // Shut down in reverse order: the server first, then retention stops
         // between two batches, the hub drains its streams while the relay still
         // feeds them other instances' events, and the database closes last.
