@@ -2,8 +2,9 @@
 # Debian packages are not pinned to exact versions: a point release or a
 # security update replaces them on the mirror, and a pin would then fail the
 # build, or (ca-certificates) keep an outdated trust store. Bookworm's updates
-# are fixes only.
+# are fixes only (hence hadolint's DL3008 is ignored on both installs).
 FROM swift:6.3-bookworm AS build
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libsqlite3-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -27,6 +28,7 @@ COPY migrations /staging/app/migrations
 # Run: slim Debian plus the one library the binary links that slim lacks
 # (libsqlite3; libstdc++, libgcc and zlib are already there).
 FROM debian:bookworm-slim
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libsqlite3-0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \

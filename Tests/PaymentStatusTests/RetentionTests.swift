@@ -47,17 +47,7 @@ struct RetentionTests {
 
     @Test(arguments: StoreKind.allCases)
     func deletesExactlyTheFinishedOrdersPastTheLimitInBatches(kind: StoreKind) async throws {
-        let database = try await TestDatabase.make(kind)
-        let store = try await database.migratedStore()
-        do {
-            try await Self.checkPruning(store)
-            try await store.close()
-        } catch {
-            try? await store.close()
-            await database.remove()
-            throw error
-        }
-        await database.remove()
+        try await withStore(kind) { try await Self.checkPruning($0) }
     }
 
     static func checkPruning(_ store: any PaymentStore) async throws {

@@ -6,21 +6,6 @@ import Testing
 /// The store protocol's promises, on both stores: same contract, same answers.
 @Suite("Store contract, SQLite and PostgreSQL", .timeLimit(.minutes(2)))
 struct StoreContractTests {
-    /// A migrated store on a fresh database, closed and removed afterwards.
-    func withStore(_ kind: StoreKind, _ body: (any PaymentStore) async throws -> Void) async throws {
-        let database = try await TestDatabase.make(kind)
-        let store = try await database.migratedStore()
-        do {
-            try await body(store)
-            try await store.close()
-        } catch {
-            try? await store.close()
-            await database.remove()
-            throw error
-        }
-        await database.remove()
-    }
-
     @Test(arguments: StoreKind.allCases)
     func createIsIdempotentOnTheSameIdAndConflictsOnDifferentTerms(kind: StoreKind) async throws {
         try await withStore(kind) { store in

@@ -124,7 +124,7 @@ final class HTTP2Connection: Sendable {
 }
 
 /// One request's stream on an `HTTP2Connection`.
-final class HTTP2Stream: Sendable {
+final class HTTP2Stream: StreamReader {
     private let channel: any Channel
     private let queue: HTTP2PartQueue
 
@@ -138,39 +138,8 @@ final class HTTP2Stream: Sendable {
     /// The error code of the server's RST_STREAM, if it reset the stream.
     var resetCode: NIOHTTP2.HTTP2ErrorCode? { queue.reset.withLock { $0 } }
 
-    func next(within seconds: Double = 20) async throws -> StreamPart? {
-        let queue = self.queue
-        return try await withTimeout(seconds, "the next part of the HTTP/2 stream") { await queue.next() }
-    }
-
-    func head(within seconds: Double = 20) async throws -> HTTPResponseHead {
-        guard case .head(let head) = try await next(within: seconds) else { throw TimedOut(what: "a response head") }
-        return head
-    }
-
-    /// The next event (skipping comments and `retry:`), or nil when the stream ends.
-    func nextEvent(within seconds: Double = 20) async throws -> (id: String?, name: String?, data: String)? {
-        while let part = try await next(within: seconds) {
-            if case .item(.event(let id, let name, let data)) = part { return (id, name, data) }
-            if case .end = part { return nil }
-        }
-        return nil
-    }
-
-    func readToEnd(within seconds: Double = 20) async throws -> StreamTranscript {
-        let queue = self.queue
-        return try await withTimeout(seconds, "the HTTP/2 stream to end") {
-            var transcript = StreamTranscript()
-            while let part = await queue.next() {
-                switch part {
-                case .head(let head): transcript.head = head
-                case .item(let item): transcript.items.append(item)
-                case .end: transcript.ended = true
-                }
-            }
-            return transcript
-        }
-    }
+    /// The next part, or nil once the stream is over.
+    func nextPart() async -> StreamPart? { await queue.next() }
 
     /// The response and its body as text, for requests that are not streams.
     fileprivate func readRaw(within seconds: Double = 20) async throws -> (head: HTTPResponse?, body: String) {

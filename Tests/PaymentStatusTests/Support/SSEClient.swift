@@ -18,22 +18,17 @@ enum StreamPart: Sendable {
     case end
 }
 
-/// A minimal HTTP/1.1 client for event streams over a real socket: the
-/// HummingbirdTesting client returns a response only once its body ends,
-/// which a live stream may never do.
-final class SSEConnection: Sendable {
-    private let reader: PartQueue
-    private let channel: any Channel
+/// A stream a test reads part by part, over HTTP/1.1 (`SSEConnection`) or
+/// HTTP/2 (`HTTP2Stream`); the ways of reading it are written once, here.
+protocol StreamReader: Sendable {
+    /// The next part, waiting as long as it takes; nil once the stream is closed.
+    func nextPart() async -> StreamPart?
+}
 
-    private init(reader: PartQueue, channel: any Channel) {
-        self.reader = reader
-        self.channel = channel
-    }
-
-    /// The next part, or nil once the connection is closed; fails after `seconds`.
+extension StreamReader {
+    /// The next part, or nil once the stream is closed; fails after `seconds`.
     func next(within seconds: Double = 20) async throws -> StreamPart? {
-        let reader = self.reader
-        return try await withTimeout(seconds, "the next part of the stream") { await reader.next() }
+        try await withTimeout(seconds, "the next part of the stream") { await self.nextPart() }
     }
 
     /// The response head; must be called first.
@@ -53,10 +48,9 @@ final class SSEConnection: Sendable {
 
     /// Reads what is left until the stream ends; fails after `seconds`.
     func readToEnd(within seconds: Double = 20) async throws -> StreamTranscript {
-        let reader = self.reader
-        return try await withTimeout(seconds, "the stream to end") {
+        try await withTimeout(seconds, "the stream to end") {
             var transcript = StreamTranscript()
-            while let part = await reader.next() {
+            while let part = await self.nextPart() {
                 switch part {
                 case .head(let head): transcript.head = head
                 case .item(let item): transcript.items.append(item)
@@ -66,6 +60,22 @@ final class SSEConnection: Sendable {
             return transcript
         }
     }
+}
+
+/// A minimal HTTP/1.1 client for event streams over a real socket: the
+/// HummingbirdTesting client returns a response only once its body ends,
+/// which a live stream may never do.
+final class SSEConnection: StreamReader {
+    private let reader: PartQueue
+    private let channel: any Channel
+
+    private init(reader: PartQueue, channel: any Channel) {
+        self.reader = reader
+        self.channel = channel
+    }
+
+    /// The next part, or nil once the connection is closed.
+    func nextPart() async -> StreamPart? { await reader.next() }
 
     /// Connects to 127.0.0.1:`port` and sends `GET path` with `headers`.
     static func open(port: Int, path: String, headers: [(String, String)] = []) async throws -> SSEConnection {

@@ -52,6 +52,22 @@ struct TestDatabase: Sendable {
     }
 }
 
+/// Runs `body` on a migrated store on a fresh database of `kind`, then closes
+/// the store and removes the database, whether `body` succeeded or not.
+func withStore(_ kind: StoreKind, _ body: (any PaymentStore) async throws -> Void) async throws {
+    let database = try await TestDatabase.make(kind)
+    let store = try await database.migratedStore()
+    do {
+        try await body(store)
+        try await store.close()
+    } catch {
+        try? await store.close()
+        await database.remove()
+        throw error
+    }
+    await database.remove()
+}
+
 /// The PostgreSQL server the tests use: `PAYMENT_TEST_POSTGRES_URL`, or the
 /// one `scripts/postgres-test-server` starts (and installs if needed) on
 /// loopback, so that `swift test` alone runs the PostgreSQL tests too.
