@@ -75,7 +75,18 @@ struct HummingbirdHandOverTests {
             let connection = try await RawConnection.open(port: port)
             defer { Task { await connection.close() } }
             try await connection.send("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            try await test(connection, record)
+            do {
+                try await test(connection, record)
+            } catch {
+                // An open connection would keep the server from shutting
+                // down: a failing test would hang instead of failing.
+                for channel in record.connections {
+                    try? await channel.eventLoop.submit {
+                        try channel.pipeline.syncOperations.handler(type: HandOverProbe.self).release()
+                    }.get()
+                }
+                throw error
+            }
         }
     }
 
@@ -119,24 +130,28 @@ final class HandOverRecord: Sendable {
         var takenOver: (any Channel)?
         var refusedCloses: [CloseMode] = []
         var endedTasks: Set<ObjectIdentifier> = []
+        var connections: [any Channel] = []
     }
 
     private let state = Mutex(State())
     var takenOver: (any Channel)? { state.withLock { $0.takenOver } }
     var refusedCloses: [CloseMode] { state.withLock { $0.refusedCloses } }
+    var connections: [any Channel] { state.withLock { $0.connections } }
+    func accepted(_ channel: any Channel) { state.withLock { $0.connections.append(channel) } }
     func taskEnded(_ channel: any Channel) -> Bool { state.withLock { $0.endedTasks.contains(ObjectIdentifier(channel)) } }
     func tookOver(_ channel: any Channel) { state.withLock { $0.takenOver = channel } }
     func refused(_ mode: CloseMode) { state.withLock { $0.refusedCloses.append(mode) } }
     func ended(_ channel: any Channel) { _ = state.withLock { $0.endedTasks.insert(ObjectIdentifier(channel)) } }
 }
 
-/// Hummingbird's connection channel, noting when the task that serves a connection returns.
+/// Hummingbird's connection channel, noting each connection and when the task that serves it returns.
 struct ObservedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     let inner: Inner
     let record: HandOverRecord
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
-        inner.setup(channel: channel, logger: logger)
+        record.accepted(channel)
+        return inner.setup(channel: channel, logger: logger)
     }
 
     func handle(value: Inner.Value, logger: Logger) async {
@@ -176,6 +191,12 @@ final class HandOverProbe: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { return }
         context.write(wrapOutboundOut(.body(ByteBuffer(string: "last\n"))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// After a failed test: closes the connection whatever Hummingbird's task still waits for.
+    func release() {
+        takenOver = false
+        context?.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
