@@ -106,6 +106,15 @@ struct StreamLifecycleOpeningTests {
         #expect(lifecycle.phase == .closing(.terminal))
     }
 
+    @Test func aHistoryThatEndsWithTheTerminalEventEndsTheStreamThere() {
+        // The route answers such a history itself; handed one anyway, nothing follows it.
+        var lifecycle = F.opened(lastSent: 1)
+        _ = lifecycle.received(F.event(4), writable: true)
+        let actions = lifecycle.handOver(history: [F.event(2), F.terminal(3)], writable: true)
+        #expect(actions == [.writePrelude, .write(F.event(2)), .write(F.terminal(3)), .leaveHub, .endResponse])
+        #expect(lifecycle.phase == .closing(.terminal))
+    }
+
     @Test func aGapBehindTheHistoryIsReadFromTheStore() {
         var lifecycle = F.opened(lastSent: 1)
         _ = lifecycle.received(F.event(4), writable: true)

@@ -34,10 +34,7 @@ extension StreamLifecycle {
             for event in history where event.seq > backlog.lastSent {
                 actions.append(.write(event))
                 backlog.markSent(event)
-                if event.endsStream {
-                    phase = .streaming(Live(backlog: backlog))
-                    return actions + finish(.terminal, writable: writable)
-                }
+                if event.endsStream { return actions + finish(.terminal, writable: writable) }
             }
             phase = .streaming(Live(backlog: backlog, drainScheduled: drainRequested))
             actions += writeBacklog(writable: writable, wroteAlready: true)
@@ -47,8 +44,8 @@ extension StreamLifecycle {
             let answer = answerIfReady(writable: writable)
             return answer + resumeAndDrain(drainRequested)
         case .endedWhileOpening(.longPoll, .lifetime):
-            // Its wait ran out while it was handed over: it still owes its
-            // answer, "nothing yet". A stream has ended for good.
+            // Its wait ran out while the route read the events: it still
+            // owes its answer, "nothing yet". A stream has ended for good.
             return finish(.lifetime, writable: writable, answer: [])
         case .routing, .endedWhileOpening, .streaming, .holding, .closing, .closed:
             return nil
