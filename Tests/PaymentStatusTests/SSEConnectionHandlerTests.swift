@@ -37,7 +37,7 @@ struct SSEConnectionHandlerTests {
     ) async throws -> (NIOAsyncTestingChannel, NIOLoopBound<SSEConnectionHandler>) {
         let channel = try await NIOAsyncTestingChannel(handler: SSEConnectionHandler())
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
-        let state = OrderStreamState(orderID: "o1", lastSent: lastSent, store: store, metrics: ServiceMetrics())
+        let state = OrderStream(orderID: "o1", lastSent: lastSent, store: store, metrics: ServiceMetrics())
         let handler = try await channel.testingEventLoop.executeInContext {
             try channel.pipeline.syncOperations.handler(type: SSEConnectionHandler.self).open(state, bus: hub)
         }
@@ -129,7 +129,7 @@ struct SSEConnectionHandlerTests {
         #expect(try await Self.nextPart(of: channel) == ": keep-alive\n\n")
 
         // The request's task lets go by closing; the stream keeps the connection.
-        await #expect(throws: StreamHandedOver.self) { try await channel.close() }
+        await #expect(throws: ConnectionHandedOver.self) { try await channel.close() }
         #expect(try await channel.testingEventLoop.executeInContext { channel.isActive })
         #expect(hub.openSubscriptions == 1)
 

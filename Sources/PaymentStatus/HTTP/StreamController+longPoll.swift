@@ -40,30 +40,21 @@ extension StreamController {
             let events = try await Self.history(of: id, after: after, in: store)
             return Self.answer(order: order, events: events)
         }
-        let state = OrderStreamState(
+        let stream = OrderStream(
             orderID: id, lastSent: after, kind: .longPoll(status: order.status, version: order.version),
             store: store, metrics: metrics, drainPeriod: drainPeriod)
-        // Subscribed before the read, so that a commit in between is not missed: it waits in the handler.
         let channel = context.channel
-        let handler = try await SSEConnectionHandler.open(state, on: channel, bus: bus, lifetime: .seconds(poll.wait))
-        let events: [PaymentEvent]
-        do {
-            events = try await store.events(orderID: id, after: after, limit: .max)
-        } catch {
-            channel.eventLoop.execute { handler.value.abandon() }
-            throw error
+        let (handler, events) = try await SSEConnectionHandler.open(stream, on: channel, bus: bus, lifetime: .seconds(poll.wait)) {
+            try await store.events(orderID: id, after: after, limit: .max)
         }
         guard events.isEmpty else {
-            try await channel.eventLoop.submit { handler.value.abandon() }.get()
+            try await SSEConnectionHandler.answeredByRoute(handler, on: channel)
             return Self.answer(order: order, events: events)
         }
         return Response(
             status: .ok, headers: Self.longPollHeaders,
             body: ResponseBody { _ in
-                guard try await channel.eventLoop.submit({ handler.value.goLive(prelude: nil, history: []) }).get() else {
-                    throw ChannelError.ioOnClosedChannel  // the client left meanwhile
-                }
-                throw StreamHandedOver()
+                try await SSEConnectionHandler.handOver(handler, on: channel, prelude: nil, history: [])
             })
     }
 

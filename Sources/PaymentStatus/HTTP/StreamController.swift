@@ -84,27 +84,18 @@ struct StreamController {
                     let history = try await Self.history(of: id, after: resumeAfter, in: store)
                     return try await Self.writeFinished(prelude: prelude, history: history, to: &writer)
                 }
-                let state = OrderStreamState(
+                let stream = OrderStream(
                     orderID: id, lastSent: resumeAfter ?? 0, kind: .stream, store: store, metrics: metrics, drainPeriod: drainPeriod)
-                // Subscribed before the history is read: whatever commits meanwhile waits in the handler.
-                let handler = try await SSEConnectionHandler.open(state, on: channel, bus: bus, lifetime: nil)
-                let history: [PaymentEvent]
-                do {
-                    history = try await Self.history(of: id, after: resumeAfter, in: store)
-                } catch {
-                    channel.eventLoop.execute { handler.value.abandon() }
-                    throw error
+                let (handler, history) = try await SSEConnectionHandler.open(stream, on: channel, bus: bus, lifetime: nil) {
+                    try await Self.history(of: id, after: resumeAfter, in: store)
                 }
                 if history.last?.status.isTerminal == true {
                     // It became final meanwhile: answer here after all.
-                    try await channel.eventLoop.submit { handler.value.abandon() }.get()
+                    try await SSEConnectionHandler.answeredByRoute(handler, on: channel)
                     return try await Self.writeFinished(prelude: prelude, history: history, to: &writer)
                 }
                 // From here the connection's event loop writes the stream and this task ends.
-                guard try await channel.eventLoop.submit({ handler.value.goLive(prelude: prelude, history: history) }).get() else {
-                    throw ChannelError.ioOnClosedChannel  // the client left while the history was read
-                }
-                throw StreamHandedOver()
+                try await SSEConnectionHandler.handOver(handler, on: channel, prelude: prelude, history: history)
             })
     }
 
