@@ -73,11 +73,8 @@ final class LongPollHandler: ChannelInboundHandler {
             context.fireChannelInactive()
             return
         }
-        if accepted { group.closed(afterTerminal: terminal) }
-        if !settled {
-            settled = true
-            group.settle(connected: false)
-        }
+        group.connectionEnded(accepted: accepted, terminal: terminal, settled: settled)
+        settled = true
         context.fireChannelInactive()
     }
 

@@ -52,11 +52,8 @@ final class SSEStreamHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if accepted { group.closed(afterTerminal: terminal) }
-        if !settled {
-            settled = true
-            group.settle(connected: false)
-        }
+        group.connectionEnded(accepted: accepted, terminal: terminal, settled: settled)
+        settled = true
         context.fireChannelInactive()
     }
 

@@ -223,6 +223,13 @@ final class StreamGroup: @unchecked Sendable {
 
     func opened() { open.add(1, ordering: .relaxed) }
 
+    /// A stream's connection is gone for good: its end is counted, and its
+    /// failure when it never got its first event.
+    func connectionEnded(accepted: Bool, terminal: Bool, settled: Bool) {
+        if accepted { closed(afterTerminal: terminal) }
+        if !settled { settle(connected: false) }
+    }
+
     func closed(afterTerminal: Bool) {
         open.subtract(1, ordering: .relaxed)
         if !afterTerminal && !closing.load(ordering: .acquiring) { closedEarly.add(1, ordering: .relaxed) }

@@ -152,15 +152,7 @@ struct PostgresMigrationTests {
         let store = try await database.store() as! PostgresStore
         let migrations = database.folder + "/postgres"
         try FileManager.default.createDirectory(atPath: migrations, withIntermediateDirectories: true)
-        do {
-            try await body(migrations, store)
-            try await store.close()
-        } catch {
-            try? await store.close()
-            await database.remove()
-            throw error
-        }
-        await database.remove()
+        try await database.closing(store) { try await body(migrations, store) }
     }
 
     func tables(_ store: PostgresStore) async throws -> [String] {

@@ -57,15 +57,22 @@ struct TestDatabase: Sendable {
 func withStore(_ kind: StoreKind, _ body: (any PaymentStore) async throws -> Void) async throws {
     let database = try await TestDatabase.make(kind)
     let store = try await database.migratedStore()
-    do {
-        try await body(store)
-        try await store.close()
-    } catch {
-        try? await store.close()
-        await database.remove()
-        throw error
+    try await database.closing(store) { try await body(store) }
+}
+
+extension TestDatabase {
+    /// Runs `body`, then closes `store` and removes this database, whether `body` succeeded or not.
+    func closing(_ store: any PaymentStore, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+            try await store.close()
+        } catch {
+            try? await store.close()
+            await remove()
+            throw error
+        }
+        await remove()
     }
-    await database.remove()
 }
 
 /// The PostgreSQL server the tests use: `PAYMENT_TEST_POSTGRES_URL`, or the
