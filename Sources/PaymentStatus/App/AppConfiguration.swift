@@ -54,6 +54,8 @@ public struct AppConfiguration: Sendable {
     public var retentionInterval: Duration = .seconds(3600)
     /// Orders deleted per transaction, so that the writer is never held for long.
     public var retentionBatchSize = 500
+    /// Webhooks to the merchant: URL rules, retries, delivery and retention.
+    public var webhooks = WebhookSettings()
 
     public init() {}
 
@@ -115,6 +117,7 @@ public struct AppConfiguration: Sendable {
         if let text = value("PAYMENT_RETENTION_INTERVAL_SECONDS") {
             retentionInterval = try Self.seconds(text, from: "PAYMENT_RETENTION_INTERVAL_SECONDS")
         }
+        webhooks = try WebhookSettings(environment: value)
         if let text = value("PAYMENT_DEMO") { demo = ["1", "true", "yes", "on"].contains(text.lowercased()) }
         if let text = value("PAYMENT_HEARTBEAT_SECONDS") {
             heartbeatInterval = try Self.seconds(text, from: "PAYMENT_HEARTBEAT_SECONDS")

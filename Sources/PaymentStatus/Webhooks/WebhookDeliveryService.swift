@@ -1,0 +1,182 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Sends the outbox: claims due messages (leased, so on PostgreSQL each is
+/// sent by one instance at a time), sends up to `maxInFlight` at once, and
+/// records each attempt's outcome. Woken by every commit (`wake()`), and
+/// otherwise looks again every `pollInterval` and when a retry falls due.
+///
+/// At shutdown it claims nothing more and lets the attempts in flight end
+/// (each within the 10 s timeout) and be recorded before the database closes;
+/// a process killed meanwhile leaves them leased, and they are sent again
+/// once the lease ends (PostgreSQL) or at the next start (SQLite).
+public final class WebhookDeliveryService: Service {
+    let store: any WebhookStore
+    let sender: WebhookSender
+    let settings: WebhookSettings
+    /// This worker's name on the leases it holds.
+    let owner: String
+    /// SQLite has one worker, so a lease found at start is a crashed one's.
+    let ownsEveryLease: Bool
+    let metrics: ServiceMetrics
+    let logger: Logger
+    private let doorbell = Doorbell()
+    private let stopping = Atomic<Bool>(false)
+    /// The soonest retry this worker scheduled, in milliseconds.
+    private let soonestRetry = Mutex<Int64?>(nil)
+
+    public init(
+        store: any WebhookStore, settings: WebhookSettings, owner: String, ownsEveryLease: Bool, metrics: ServiceMetrics,
+        logger: Logger
+    ) {
+        self.store = store
+        self.settings = settings
+        self.sender = WebhookSender(policy: settings.policy, maxConnectionsPerHost: settings.maxInFlight)
+        self.owner = owner
+        self.ownsEveryLease = ownsEveryLease
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// A commit happened: look for messages now.
+    public func wake() { doorbell.ring() }
+
+    public func run() async throws {
+        if ownsEveryLease {
+            do { try await store.releaseLeases(owner: nil) } catch {
+                logger.error("could not release the webhook leases of an earlier run", metadata: ["error": "\(error)"])
+            }
+        }
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.reportBacklog() }
+                await self.deliverUntilStopped()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.doorbell.ring()
+        }
+        await sender.shutdown()
+    }
+
+    private enum Step: Sendable { case attemptEnded, woken }
+
+    /// The loop: claim what fits, wait for an attempt to end or a ring, repeat.
+    private func deliverUntilStopped() async {
+        let capacity = settings.maxInFlight
+        await withTaskGroup(of: Step.self) { group in
+            var inFlight = 0
+            var waiting = false
+            var lookAgain = true
+            while !stopping.load(ordering: .relaxed) {
+                // Under load the claims batch themselves: while one waits for its
+                // commit, more attempts end, and the next claim fills all their slots.
+                if lookAgain, inFlight < capacity {
+                    let wanted = capacity - inFlight
+                    let claimed = await claim(limit: wanted)
+                    for message in claimed {
+                        inFlight += 1
+                        group.addTask {
+                            await self.deliver(message)
+                            return .attemptEnded
+                        }
+                    }
+                    // A full batch: more may be due.
+                    lookAgain = claimed.count == wanted
+                }
+                if !waiting {
+                    waiting = true
+                    let timeout = nextWait()
+                    group.addTask {
+                        await self.doorbell.wait(timeout: timeout)
+                        return .woken
+                    }
+                }
+                guard let step = await group.next() else { break }
+                switch step {
+                case .attemptEnded: inFlight -= 1
+                case .woken: waiting = false
+                }
+                lookAgain = true
+            }
+            // Shutting down: the attempts in flight end and are recorded; the
+            // waiter ends at the shutdown's ring or its timeout.
+            doorbell.ring()
+            for await _ in group {}
+        }
+    }
+
+    private func claim(limit: Int) async -> [OutboundMessage] {
+        let now = Timestamp.now()
+        do {
+            return try await store.claimMessages(owner: owner, now: now, leaseUntil: now.adding(settings.lease), limit: limit)
+        } catch {
+            logger.error("could not claim webhook messages; trying again shortly", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    /// How long to wait for a ring: the poll interval, or less when a retry
+    /// this worker scheduled falls due sooner.
+    private func nextWait() -> Duration {
+        let now = Timestamp.now().millisecondsSince1970
+        let poll = settings.pollInterval
+        return soonestRetry.withLock { soonest -> Duration in
+            guard let due = soonest else { return poll }
+            if due <= now {
+                soonest = nil
+                return .milliseconds(1)
+            }
+            return min(poll, .milliseconds(due - now))
+        }
+    }
+
+    /// One attempt, its outcome stored, counted and logged.
+    private func deliver(_ message: OutboundMessage) async {
+        let attempt = await sender.send(message)
+        let verdict: MessageVerdict =
+            attempt.succeeded
+            ? .delivered
+            : settings.schedule.verdictAfterFailure(
+                attemptsMade: message.attemptCount + 1, allowed: message.attemptsAllowed, now: .now())
+        do {
+            try await store.record(attempt, of: message, verdict: verdict, owner: owner)
+        } catch {
+            // Still leased: it is sent again once the lease ends.
+            logger.error("could not record a webhook attempt", metadata: ["message_id": "\(message.id)", "error": "\(error)"])
+        }
+        if case .retry(let at) = verdict {
+            soonestRetry.withLock { soonest in soonest = min(soonest ?? .max, at.millisecondsSince1970) }
+        }
+        metrics.webhookAttempted(verdict: verdict, duration: .milliseconds(attempt.durationMilliseconds))
+        var metadata: Logger.Metadata = [
+            "message_id": "\(message.id)", "endpoint_id": "\(message.endpointID)", "order_id": "\(message.orderID)",
+            "seq": "\(message.seq)", "attempt": "\(message.attemptCount + 1)", "duration_ms": "\(attempt.durationMilliseconds)",
+            "status_code": "\(attempt.statusCode.map(String.init) ?? "none")", "outcome": "\(verdict.name)",
+        ]
+        if let error = attempt.error { metadata["error"] = "\(error)" }
+        if case .retry(let at) = verdict { metadata["next_attempt_at"] = "\(at.rfc3339)" }
+        logger.log(level: verdict == .failed ? .warning : .info, "webhook attempt", metadata: metadata)
+    }
+
+    /// Keeps the pending gauges current (every 2 s).
+    private func reportBacklog() async {
+        while !Task.isCancelled {
+            if let backlog = try? await store.outboxBacklog() { metrics.webhookBacklog(backlog, now: .now()) }
+            try? await Task.sleep(for: .seconds(2))
+        }
+    }
+}
+
+extension MessageVerdict {
+    /// The outcome's name in logs and metrics.
+    var name: String {
+        switch self {
+        case .delivered: "delivered"
+        case .retry: "retried"
+        case .failed: "failed"
+        }
+    }
+}
