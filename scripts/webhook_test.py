@@ -74,7 +74,7 @@ def wait_until(what, condition, timeout=30, interval=0.05):
 
 def case_signature(workdir):
     receiver = Receiver()
-    server = PaymentServer(workdir, env=LOCAL)
+    server = PaymentServer(workdir, env=dict(LOCAL, LOG_LEVEL="info"))
     try:
         server.wait_healthy()
         endpoint = register(server, receiver.url, "orders")
@@ -110,6 +110,13 @@ def case_signature(workdir):
         verify(delivery, [endpoint["secret"], rotated["secret"]])
         code, listed = server.api("GET", "/v1/webhook-endpoints")
         assert code == 200 and all("secret" not in e for e in listed["endpoints"]), listed
+        # One log line per attempt, and the metrics.
+        wait_until("three delivered in the metrics",
+                   lambda: server.metric('payment_status_webhook_messages_total{outcome="delivered"}') == 3)
+        assert server.metric("payment_status_webhook_attempt_duration_seconds_count") == 3
+        assert server.metric("payment_status_webhook_pending_messages") == 0
+        attempts = [json.loads(line) for line in open(server.log_path, "rb") if b'"webhook attempt"' in line]
+        assert len(attempts) == 3 and all(a["outcome"] == "delivered" and a["status_code"] == "204" for a in attempts), attempts
         print(f"    {len(receiver.snapshot())} deliveries verified by standardwebhooks, 2 signatures after the rotation")
     finally:
         server.stop()
