@@ -38,8 +38,11 @@ CREATE TABLE webhook_messages (
     finished_at       INTEGER
 ) WITHOUT ROWID;
 
--- The worker's scan: due pending messages, soonest first.
-CREATE INDEX webhook_messages_due ON webhook_messages (next_attempt_at) WHERE status = 'pending';
+-- The worker's scan: due pending messages, soonest first, an order's earlier
+-- seq first. A message is never due before the pending ones before it in its
+-- order (an insert and a rescheduled retry push the later ones back), so
+-- the scan meets few messages that must still wait for an earlier one.
+CREATE INDEX webhook_messages_due ON webhook_messages (next_attempt_at, seq) WHERE status = 'pending';
 -- Per order and endpoint in seq order: "is an earlier one still pending?"
 CREATE INDEX webhook_messages_order ON webhook_messages (endpoint_id, order_id, seq);
 -- Inspection by status, newest first.

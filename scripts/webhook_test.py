@@ -12,7 +12,8 @@ Cases (names for `scripts/webhook-test NAME…`):
   ordering    per order, seq order under concurrent transitions and random failures
   redirect    a 3xx is a failure and is not followed
   rebinding   a name that resolves to 127.0.0.1 at delivery time is refused
-  shutdown    SIGTERM during slow attempts: they finish and are recorded, not lost
+  shutdown    SIGTERM during slow attempts: they finish and are recorded; those that outlast
+              the drain period are cut and sent again after the restart, not lost
   kill9       kill -9 cycles mid-delivery on SQLite: every message at least once, same id
   postgres    two instances on PostgreSQL, one killed mid-delivery: its messages taken
               over when the lease ends (needs PAYMENT_TEST_POSTGRES_URL)
@@ -23,7 +24,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -36,6 +36,7 @@ import standardwebhooks
 
 from testkit.receiver import Receiver
 from testkit.server import PaymentServer, http
+from testkit.wait import wait_until
 
 LOCAL = {"PAYMENT_WEBHOOK_ALLOW_HTTP": "1", "PAYMENT_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1", "LOG_LEVEL": "notice"}
 FAST_RETRIES = dict(LOCAL, PAYMENT_WEBHOOK_RETRY_SCHEDULE="0.2,0.2,0.2")
@@ -60,16 +61,6 @@ def messages(server, endpoint, status=None):
     code, body = server.api("GET", f"/v1/webhook-endpoints/{endpoint['id']}/messages{query}")
     assert code == 200, f"messages answered {code}: {body}"
     return body["messages"]
-
-
-def wait_until(what, condition, timeout=30, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def case_signature(workdir):
@@ -296,17 +287,36 @@ def case_shutdown(workdir):
         for _ in range(5):
             server.create_order()
         receiver.wait_for(lambda d: len(d) >= 5, what="five attempts in flight")
-        server.proc.send_signal(signal.SIGTERM)
-        server.proc.wait(20)
-        assert server.proc.returncode == 0, f"exit status {server.proc.returncode}"
-        server.log.close()
-        server.log = open(server.log_path, "ab")
-        server.start()
-        server.wait_healthy()
+        code, _ = server.terminate()
+        assert code == 0, f"exit status {code}"
+        server.restart()
         delivered = messages(server, endpoint, "delivered")
         assert len(delivered) == 5, f"attempts in flight at shutdown were not recorded: {len(delivered)} delivered"
         time.sleep(1)
         assert len(receiver.snapshot()) == 5, "a message finished before the shutdown was sent again"
+    finally:
+        server.stop()
+        receiver.stop()
+
+    # Attempts that outlast the grace (PAYMENT_DRAIN_SECONDS) are cut and sent again after the restart.
+    slow = {"on": True}
+    receiver = Receiver(lambda d: (time.sleep(8 if slow["on"] else 0), 204)[1])
+    server = PaymentServer(workdir, env=dict(LOCAL, PAYMENT_DRAIN_SECONDS="1"), name="grace")
+    try:
+        server.wait_healthy()
+        endpoint = register(server, receiver.url)
+        for _ in range(3):
+            server.create_order()
+        receiver.wait_for(lambda d: len(d) >= 3, what="three slow attempts in flight")
+        code, took = server.terminate()
+        assert code == 0 and took < 6, f"exit {code} after {took:.1f}s"
+        slow["on"] = False
+        server.restart()
+        wait_until("the cut attempts sent again", lambda: len(messages(server, endpoint, "delivered")) == 3)
+        ids = collections.Counter(d.webhook_id for d in receiver.snapshot())
+        assert len(ids) == 3 and all(n == 2 for n in ids.values()), ids
+        print(f"    five attempts in flight finished and recorded; three that outlasted a 1 s grace were cut "
+              f"(exit after {took:.1f}s) and sent again after the restart under the same webhook-id")
     finally:
         server.stop()
         receiver.stop()

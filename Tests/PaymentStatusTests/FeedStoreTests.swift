@@ -10,17 +10,7 @@ extension FeedTests {
     @Suite("Event feed, SQLite and PostgreSQL", .timeLimit(.minutes(2)))
     struct FeedStoreTests {
         func withStore(_ kind: StoreKind, _ body: (any PaymentStore) async throws -> Void) async throws {
-            let database = try await TestDatabase.make(kind)
-            let store = try await database.migratedStore()
-            do {
-                try await body(store)
-                try await store.close()
-            } catch {
-                try? await store.close()
-                await database.remove()
-                throw error
-            }
-            await database.remove()
+            try await TestDatabase.withMigratedStore(kind, body)
         }
 
         /// Reads the whole feed after `cursor` in pages of `limit`, checking each

@@ -8,17 +8,7 @@ import Testing
 struct StoreContractTests {
     /// A migrated store on a fresh database, closed and removed afterwards.
     func withStore(_ kind: StoreKind, _ body: (any PaymentStore) async throws -> Void) async throws {
-        let database = try await TestDatabase.make(kind)
-        let store = try await database.migratedStore()
-        do {
-            try await body(store)
-            try await store.close()
-        } catch {
-            try? await store.close()
-            await database.remove()
-            throw error
-        }
-        await database.remove()
+        try await TestDatabase.withMigratedStore(kind, body)
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -10,17 +10,7 @@ import Testing
 @Suite("Webhook outbox, SQLite and PostgreSQL", .timeLimit(.minutes(2)))
 struct WebhookOutboxTests {
     func withStore(_ kind: StoreKind, _ body: (any WebhookStore) async throws -> Void) async throws {
-        let database = try await TestDatabase.make(kind)
-        let store = try await database.migratedStore() as! any WebhookStore
-        do {
-            try await body(store)
-            try await store.close()
-        } catch {
-            try? await store.close()
-            await database.remove()
-            throw error
-        }
-        await database.remove()
+        try await TestDatabase.withMigratedStore(kind) { store in try await body(store as! any WebhookStore) }
     }
 
     static func endpoint(_ url: String = "https://8.8.8.8/hooks") -> WebhookEndpoint {

@@ -89,6 +89,20 @@ class PaymentServer:
         self.proc.kill()
         self.proc.wait()
 
+    def terminate(self, timeout=20):
+        """SIGTERM and wait for the exit: (exit status, seconds it took)."""
+        started = time.monotonic()
+        self.proc.terminate()
+        self.proc.wait(timeout)
+        return self.proc.returncode, time.monotonic() - started
+
+    def restart(self):
+        """Starts it again after it exited (same port, same database) and waits for /healthz."""
+        self.log.close()
+        self.log = open(self.log_path, "ab")
+        self.start()
+        self.wait_healthy()
+
     def stop(self, timeout=10):
         """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
         if self.proc and self.proc.poll() is None:

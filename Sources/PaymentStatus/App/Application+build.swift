@@ -41,9 +41,11 @@ public struct AppServices: Sendable {
                 drainPeriod: configuration.drainPeriod))
             let metrics = ServiceMetrics()
             let webhookStore = store as? any WebhookStore
+            var webhookSettings = configuration.webhooks
+            webhookSettings.shutdownGrace = configuration.drainPeriod
             let webhooks = webhookStore.map {
                 WebhookDeliveryService(
-                    store: $0, settings: configuration.webhooks,
+                    store: $0, settings: webhookSettings,
                     owner: (store as? PostgresStore)?.instanceID ?? OrderService.randomCharacters(12),
                     ownsEveryLease: store is SQLiteStore, metrics: metrics, logger: logger)
             }

@@ -8,9 +8,11 @@ import Synchronization
 /// otherwise looks again every `pollInterval` and when a retry falls due.
 ///
 /// At shutdown it claims nothing more and lets the attempts in flight end
-/// (each within the 10 s timeout) and be recorded before the database closes;
-/// a process killed meanwhile leaves them leased, and they are sent again
-/// once the lease ends (PostgreSQL) or at the next start (SQLite).
+/// and be recorded before the database closes, for up to
+/// `settings.shutdownGrace`; those still waiting for an answer then are
+/// cut and left leased, as are those of a process killed meanwhile, and
+/// are sent again once the lease ends (PostgreSQL) or at the next start
+/// (SQLite): left to be retried, never lost.
 public final class WebhookDeliveryService: Service {
     let store: any WebhookStore
     let sender: WebhookSender
@@ -23,6 +25,8 @@ public final class WebhookDeliveryService: Service {
     let logger: Logger
     private let doorbell = Doorbell()
     private let stopping = Atomic<Bool>(false)
+    /// Attempts running now.
+    private let inFlight = Atomic<Int>(0)
     /// The soonest retry this worker scheduled, in milliseconds.
     private let soonestRetry = Mutex<Int64?>(nil)
 
@@ -61,50 +65,42 @@ public final class WebhookDeliveryService: Service {
         await sender.shutdown()
     }
 
-    private enum Step: Sendable { case attemptEnded, woken }
-
-    /// The loop: claim what fits, wait for an attempt to end or a ring, repeat.
+    /// The loop: claim what fits, wait for a ring (an attempt ended, a commit,
+    /// a retry due, the poll, shutdown), repeat. An attempt that ends rings
+    /// too, so while one claim waits for its commit the slots freed meanwhile
+    /// add up, and the next claim fills all of them at once.
     private func deliverUntilStopped() async {
         let capacity = settings.maxInFlight
-        await withTaskGroup(of: Step.self) { group in
-            var inFlight = 0
-            var waiting = false
-            var lookAgain = true
+        await withDiscardingTaskGroup { group in
             while !stopping.load(ordering: .relaxed) {
-                // Under load the claims batch themselves: while one waits for its
-                // commit, more attempts end, and the next claim fills all their slots.
-                if lookAgain, inFlight < capacity {
-                    let wanted = capacity - inFlight
-                    let claimed = await claim(limit: wanted)
+                let free = capacity - inFlight.load(ordering: .relaxed)
+                if free > 0 {
+                    let claimed = await claim(limit: free)
                     for message in claimed {
-                        inFlight += 1
+                        inFlight.add(1, ordering: .relaxed)
                         group.addTask {
                             await self.deliver(message)
-                            return .attemptEnded
+                            self.inFlight.subtract(1, ordering: .relaxed)
+                            self.doorbell.ring()
                         }
                     }
-                    // A full batch: more may be due.
-                    lookAgain = claimed.count == wanted
+                    // A full batch: more may be due now.
+                    if claimed.count == free { continue }
                 }
-                if !waiting {
-                    waiting = true
-                    let timeout = nextWait()
-                    group.addTask {
-                        await self.doorbell.wait(timeout: timeout)
-                        return .woken
-                    }
-                }
-                guard let step = await group.next() else { break }
-                switch step {
-                case .attemptEnded: inFlight -= 1
-                case .woken: waiting = false
-                }
-                lookAgain = true
+                await doorbell.wait(timeout: nextWait())
             }
-            // Shutting down: the attempts in flight end and are recorded; the
-            // waiter ends at the shutdown's ring or its timeout.
-            doorbell.ring()
-            for await _ in group {}
+            // Shutting down: the attempts in flight end and are recorded, or
+            // are cut once the grace is over (their messages stay leased and
+            // are sent again).
+            let deadline = ContinuousClock.now + settings.shutdownGrace
+            while inFlight.load(ordering: .relaxed) > 0 {
+                let left = deadline - ContinuousClock.now
+                guard left > .zero else {
+                    group.cancelAll()
+                    break
+                }
+                await doorbell.wait(timeout: min(left, .milliseconds(100)))
+            }
         }
     }
 
@@ -136,6 +132,9 @@ public final class WebhookDeliveryService: Service {
     /// One attempt, its outcome stored, counted and logged.
     private func deliver(_ message: OutboundMessage) async {
         let attempt = await sender.send(message)
+        // Cut by the end of the shutdown grace: not an answer of the receiver's.
+        // The message stays leased and is sent again later.
+        if Task.isCancelled { return }
         let verdict: MessageVerdict =
             attempt.succeeded
             ? .delivered
@@ -151,6 +150,9 @@ public final class WebhookDeliveryService: Service {
             soonestRetry.withLock { soonest in soonest = min(soonest ?? .max, at.millisecondsSince1970) }
         }
         metrics.webhookAttempted(verdict: verdict, duration: .milliseconds(attempt.durationMilliseconds))
+        let level: Logger.Level = verdict == .failed ? .warning : .info
+        // The line's fields cost more than the rest of a fast attempt: made only when it is written.
+        guard logger.logLevel <= level else { return }
         var metadata: Logger.Metadata = [
             "message_id": "\(message.id)", "endpoint_id": "\(message.endpointID)", "order_id": "\(message.orderID)",
             "seq": "\(message.seq)", "attempt": "\(message.attemptCount + 1)", "duration_ms": "\(attempt.durationMilliseconds)",
@@ -158,7 +160,7 @@ public final class WebhookDeliveryService: Service {
         ]
         if let error = attempt.error { metadata["error"] = "\(error)" }
         if case .retry(let at) = verdict { metadata["next_attempt_at"] = "\(at.rfc3339)" }
-        logger.log(level: verdict == .failed ? .warning : .info, "webhook attempt", metadata: metadata)
+        logger.log(level: level, "webhook attempt", metadata: metadata)
     }
 
     /// Keeps the pending gauges current (every 2 s).

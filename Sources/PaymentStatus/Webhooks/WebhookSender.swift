@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Makes one attempt of one message: the URL checked again on the addresses
 /// its host resolves to now, the body signed, a 2xx within the timeout
@@ -12,6 +13,8 @@ final class WebhookSender: Sendable {
 
     private let client: HTTPClient
     let policy: WebhookURLPolicy
+    /// URLs parsed once: Foundation's parser costs more than the rest of an attempt on loopback.
+    private let parsedTargets = TargetCache()
 
     init(policy: WebhookURLPolicy, maxConnectionsPerHost: Int) {
         var configuration = HTTPClient.Configuration(
@@ -38,7 +41,7 @@ final class WebhookSender: Sendable {
                 at: at, statusCode: status, error: error, durationMilliseconds: Int(elapsed.nanoseconds / 1_000_000))
         }
         do {
-            let target = try policy.target(of: message.url)
+            let target = try parsedTargets.target(of: message.url, policy: policy)
             let addresses = try await policy.addresses(of: target)
             var request = HTTPClientRequest(url: connectionURL(target, addresses))
             request.method = .POST
@@ -90,5 +93,23 @@ final class WebhookSender: Sendable {
             }
         }
         return "\(error)".prefix(200).description
+    }
+}
+
+/// The last few hundred URLs' parts (what `WebhookURLPolicy.target(of:)`
+/// made of them). Only the form is kept: the addresses are resolved again at
+/// every attempt.
+private final class TargetCache: Sendable {
+    private let targets = Mutex([String: WebhookTarget]())
+    private static let capacity = 512
+
+    func target(of url: String, policy: WebhookURLPolicy) throws(URLRefused) -> WebhookTarget {
+        if let known = targets.withLock({ $0[url] }) { return known }
+        let target = try policy.target(of: url)
+        targets.withLock { targets in
+            if targets.count >= Self.capacity { targets.removeAll(keepingCapacity: true) }
+            targets[url] = target
+        }
+        return target
     }
 }

@@ -10,6 +10,9 @@ public struct WebhookSettings: Sendable {
     /// How often the outbox is looked at when no commit rang (other
     /// instances' commits, retries falling due on another instance).
     public var pollInterval: Duration = .seconds(1)
+    /// At shutdown, how long attempts in flight may take to end before they
+    /// are cut (and sent again later); the service's drain period.
+    public var shutdownGrace: Duration = .seconds(5)
     /// Delivered messages and their attempts are deleted after this.
     public var retention: Duration = .seconds(30 * 86_400)
     public var retentionInterval: Duration = .seconds(3600)
@@ -40,11 +43,7 @@ public struct WebhookSettings: Sendable {
             pollInterval = try AppConfiguration.seconds(text, from: "PAYMENT_WEBHOOK_POLL_SECONDS")
         }
         if let text = value("PAYMENT_WEBHOOK_RETENTION_DAYS") {
-            guard let days = Int64(text), (1...36_500).contains(days) else {
-                throw ConfigurationError(
-                    setting: "PAYMENT_WEBHOOK_RETENTION_DAYS", message: "must be a whole number of days from 1 to 36500, got '\(text)'")
-            }
-            retention = .seconds(days * 86_400)
+            retention = try AppConfiguration.days(text, from: "PAYMENT_WEBHOOK_RETENTION_DAYS")
         }
         if let text = value("PAYMENT_WEBHOOK_RETENTION_INTERVAL_SECONDS") {
             retentionInterval = try AppConfiguration.seconds(text, from: "PAYMENT_WEBHOOK_RETENTION_INTERVAL_SECONDS")

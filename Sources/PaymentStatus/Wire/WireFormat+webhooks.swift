@@ -53,11 +53,18 @@ extension WireFormat {
 
     /// `{"endpoints":[…]}`, without secrets.
     static func encode(endpoints: [WebhookEndpoint]) -> ByteBuffer {
-        var json = JSONWriter(capacity: 64 + 256 * endpoints.count)
+        list("endpoints", endpoints, bytesEach: 256) { endpoint, json in write(endpoint, showingSecret: false, to: &json) }
+    }
+
+    /// `{"<key>":[…]}`, each item written by `write`.
+    private static func list<T>(
+        _ key: StaticString, _ items: [T], bytesEach: Int, _ write: (T, inout JSONWriter) -> Void
+    ) -> ByteBuffer {
+        var json = JSONWriter(capacity: 64 + bytesEach * items.count)
         json.beginObject()
-        json.key("endpoints")
+        json.key(key)
         json.beginArray()
-        for endpoint in endpoints { write(endpoint, showingSecret: false, to: &json) }
+        for item in items { write(item, &json) }
         json.endArray()
         json.endObject()
         return json.buffer
@@ -65,11 +72,7 @@ extension WireFormat {
 
     /// `{"messages":[{"id","order_id","seq","status","created_at","next_attempt_at","attempts":[…]}]}`
     static func encode(messages: [WebhookMessageRecord]) -> ByteBuffer {
-        var json = JSONWriter(capacity: 64 + 384 * messages.count)
-        json.beginObject()
-        json.key("messages")
-        json.beginArray()
-        for message in messages {
+        list("messages", messages, bytesEach: 384) { message, json in
             json.beginObject()
             json.key("id"); json.string(message.id)
             json.key("order_id"); json.string(message.orderID)
@@ -91,8 +94,5 @@ extension WireFormat {
             json.endArray()
             json.endObject()
         }
-        json.endArray()
-        json.endObject()
-        return json.buffer
     }
 }

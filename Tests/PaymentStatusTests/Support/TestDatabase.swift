@@ -46,6 +46,21 @@ struct TestDatabase: Sendable {
         return store
     }
 
+    /// A fresh migrated store of `kind` for `body`, closed and removed afterwards.
+    static func withMigratedStore(_ kind: StoreKind, _ body: (any PaymentStore) async throws -> Void) async throws {
+        let database = try await make(kind)
+        let store = try await database.migratedStore()
+        do {
+            try await body(store)
+            try await store.close()
+        } catch {
+            try? await store.close()
+            await database.remove()
+            throw error
+        }
+        await database.remove()
+    }
+
     func remove() async {
         try? FileManager.default.removeItem(atPath: folder)
         if case .postgres(let server) = location { await TestPostgres.dropDatabase(server.database) }

@@ -66,7 +66,7 @@ extension PostgresStore: WebhookStore {
                       AND NOT EXISTS (
                           SELECT 1 FROM webhook_messages p
                           WHERE p.endpoint_id = m.endpoint_id AND p.order_id = m.order_id AND p.seq < m.seq AND p.status = 'pending')
-                    ORDER BY m.next_attempt_at LIMIT \(Int64(limit))
+                    ORDER BY m.next_attempt_at, m.seq LIMIT \(Int64(limit))
                     FOR UPDATE OF m SKIP LOCKED
                 )
                 UPDATE webhook_messages m SET lease_owner = \(owner), lease_until = \(leaseUntil.millisecondsSince1970)
@@ -101,6 +101,11 @@ extension PostgresStore: WebhookStore {
                     SET status = \(status), next_attempt_at = \(next), finished_at = \(finished),
                         attempt_count = attempt_count + 1, lease_owner = NULL, lease_until = NULL
                     WHERE id = \(message.id) RETURNING id, attempt_count
+                ), later AS (
+                    -- The order's later messages wait for this one: not due before it.
+                    UPDATE webhook_messages SET next_attempt_at = \(next)
+                    WHERE \(next)::bigint IS NOT NULL AND endpoint_id = \(message.endpointID) AND order_id = \(message.orderID)
+                      AND seq > \(message.seq) AND status = 'pending' AND next_attempt_at < \(next)
                 )
                 INSERT INTO webhook_attempts (message_id, number, at, status_code, error, duration_ms)
                 SELECT id, attempt_count, \(attempt.at.millisecondsSince1970), \(attempt.statusCode.map(Int32.init)),

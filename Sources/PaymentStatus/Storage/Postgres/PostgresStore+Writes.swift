@@ -92,7 +92,11 @@ extension PostgresStore {
             ), outbox AS (
                 \(unescaped: Self.outboxInsert)
                 SELECT \(unescaped: Self.newMessageID), w.id, \(event.orderID), \(event.seq),
-                       \(WireFormat.webhookData(event: event, order: order.asOf(event))), \(ms), \(ms)
+                       \(WireFormat.webhookData(event: event, order: order.asOf(event))), \(ms),
+                       -- Not due before the order's pending message before it (see the due index).
+                       GREATEST(\(ms), (
+                           SELECT max(p.next_attempt_at) FROM webhook_messages p
+                           WHERE p.endpoint_id = w.id AND p.order_id = \(event.orderID) AND p.status = 'pending'))
                 FROM webhook_endpoints w WHERE w.status = 'enabled'
             )
             SELECT pg_notify(\(Self.channel), \(self.notice(event)))

@@ -10,14 +10,18 @@ extension SQLiteStore {
         let endpoints = try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM webhook_endpoints WHERE status = 'enabled'"))
         guard !endpoints.isEmpty else { return }
         let data = WireFormat.webhookData(event: event, order: order)
+        // Due now, or when the order's pending message before it is next tried
+        // if that is later: it cannot go before it anyway (see the due index).
         let statement = try db.cachedStatement(sql: """
             INSERT INTO webhook_messages (id, endpoint_id, order_id, seq, data, created_at, next_attempt_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(?6, coalesce((
+                SELECT max(next_attempt_at) FROM webhook_messages
+                WHERE endpoint_id = ?2 AND order_id = ?3 AND status = 'pending'), ?6)))
             """)
         for endpoint in endpoints {
             try statement.execute(arguments: [
                 OutboundMessage.generateID(), endpoint, event.orderID, event.seq, data,
-                event.at.millisecondsSince1970, event.at.millisecondsSince1970,
+                event.at.millisecondsSince1970,
             ])
         }
     }

@@ -62,7 +62,7 @@ extension SQLiteStore: WebhookStore {
                   AND NOT EXISTS (
                       SELECT 1 FROM webhook_messages p
                       WHERE p.endpoint_id = m.endpoint_id AND p.order_id = m.order_id AND p.seq < m.seq AND p.status = 'pending')
-                ORDER BY m.next_attempt_at LIMIT ?2
+                ORDER BY m.next_attempt_at, m.seq LIMIT ?2
                 """), arguments: [now, limit])
             let lease = try db.cachedStatement(sql: "UPDATE webhook_messages SET lease_owner = ?, lease_until = ? WHERE id = ?")
             return try rows.map { row in
@@ -83,6 +83,13 @@ extension SQLiteStore: WebhookStore {
                 WHERE id = ?
                 """).execute(arguments: [status, next, finished, message.id])
             guard db.changesCount > 0 else { return }
+            if let next {
+                // The order's later messages wait for this one: not due before it.
+                try db.cachedStatement(sql: """
+                    UPDATE webhook_messages SET next_attempt_at = ?1
+                    WHERE endpoint_id = ?2 AND order_id = ?3 AND seq > ?4 AND status = 'pending' AND next_attempt_at < ?1
+                    """).execute(arguments: [next, message.endpointID, message.orderID, message.seq])
+            }
             try db.cachedStatement(sql: """
                 INSERT INTO webhook_attempts (message_id, number, at, status_code, error, duration_ms)
                 SELECT id, attempt_count, ?, ?, ?, ? FROM webhook_messages WHERE id = ?
