@@ -15,7 +15,6 @@ import Synchronization
 /// (SQLite): left to be retried, never lost.
 public final class WebhookDeliveryService: Service {
     let store: any WebhookStore
-    let sender: WebhookSender
     let settings: WebhookSettings
     /// This worker's name on the leases it holds.
     let owner: String
@@ -36,7 +35,6 @@ public final class WebhookDeliveryService: Service {
     ) {
         self.store = store
         self.settings = settings
-        self.sender = WebhookSender(policy: settings.policy, maxConnectionsPerHost: settings.maxInFlight)
         self.owner = owner
         self.ownsEveryLease = ownsEveryLease
         self.metrics = metrics
@@ -52,10 +50,13 @@ public final class WebhookDeliveryService: Service {
                 logger.error("could not release the webhook leases of an earlier run", metadata: ["error": "\(error)"])
             }
         }
+        // Made here, not at init: an HTTP client must be shut down, and services
+        // that are opened but never run (tests, commands) would leak one.
+        let sender = WebhookSender(policy: settings.policy, maxConnectionsPerHost: settings.maxInFlight)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.reportBacklog() }
-                await self.deliverUntilStopped()
+                await self.deliverUntilStopped(sender)
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -69,7 +70,7 @@ public final class WebhookDeliveryService: Service {
     /// a retry due, the poll, shutdown), repeat. An attempt that ends rings
     /// too, so while one claim waits for its commit the slots freed meanwhile
     /// add up, and the next claim fills all of them at once.
-    private func deliverUntilStopped() async {
+    private func deliverUntilStopped(_ sender: WebhookSender) async {
         let capacity = settings.maxInFlight
         await withDiscardingTaskGroup { group in
             while !stopping.load(ordering: .relaxed) {
@@ -79,7 +80,7 @@ public final class WebhookDeliveryService: Service {
                     for message in claimed {
                         inFlight.add(1, ordering: .relaxed)
                         group.addTask {
-                            await self.deliver(message)
+                            await self.deliver(message, with: sender)
                             self.inFlight.subtract(1, ordering: .relaxed)
                             self.doorbell.ring()
                         }
@@ -130,7 +131,7 @@ public final class WebhookDeliveryService: Service {
     }
 
     /// One attempt, its outcome stored, counted and logged.
-    private func deliver(_ message: OutboundMessage) async {
+    private func deliver(_ message: OutboundMessage, with sender: WebhookSender) async {
         let attempt = await sender.send(message)
         // Cut by the end of the shutdown grace: not an answer of the receiver's.
         // The message stays leased and is sent again later.
