@@ -38,6 +38,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testkit.wait import wait_until  # noqa: E402
 from testkit.pages import PageServer  # noqa: E402
 from testkit.server import PaymentServer  # noqa: E402
 
@@ -64,17 +65,6 @@ def check(name, fn):
     passed += 1
     print(f"ok   {name}", flush=True)
     return True
-
-
-def wait_until(what, condition, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def make_certificate(workdir):

@@ -225,7 +225,9 @@ struct PostgresMigrationTests {
             let shipped = try FileManager.default.contentsOfDirectory(atPath: TestService.migrations + "/postgres")
                 .filter { $0.hasSuffix(".sql") }.sorted()
             #expect(applied == shipped && applied.first == "0001_orders_and_events.sql")
-            #expect(try await tables(store) == ["events", "orders", "schema_migrations", "settings"])
+            #expect(try await tables(store) == [
+                "events", "orders", "schema_migrations", "settings", "webhook_attempts", "webhook_endpoints", "webhook_messages",
+            ])
         }
     }
 }

@@ -45,16 +45,17 @@ class PaymentServer:
     """`payment-status serve` on 127.0.0.1 with its own SQLite file in `workdir`.
 
     `env` adds settings (PAYMENT_MAX_STREAMS, ...); the API token is chosen
-    here and kept in `token`. The log is JSON lines, one per request among them.
+    here (or given, for instances sharing a database) and kept in `token`. The log is JSON lines, one per request among them.
     """
 
-    def __init__(self, workdir, env=None, demo=False, name=None):
+    def __init__(self, workdir, env=None, demo=False, name=None, database=None, token=None):
         self.port = free_port()
         self.name = name or f"server-{self.port}"
         self.base = f"http://127.0.0.1:{self.port}"
-        self.token = secrets.token_urlsafe(24)
+        self.token = token or secrets.token_urlsafe(24)
         self.log_path = os.path.join(workdir, f"{self.name}.log")
-        self.db = os.path.join(workdir, f"{self.name}.sqlite")
+        # A SQLite file of its own, or a database given (a postgres:// URL shared by instances).
+        self.db = database or os.path.join(workdir, f"{self.name}.sqlite")
         self.args = [BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.db,
                      "--migrations", os.path.join(ROOT, "migrations"), "--log-format", "json"]
         if demo:
@@ -87,6 +88,20 @@ class PaymentServer:
     def kill_9(self):
         self.proc.kill()
         self.proc.wait()
+
+    def terminate(self, timeout=20):
+        """SIGTERM and wait for the exit: (exit status, seconds it took)."""
+        started = time.monotonic()
+        self.proc.terminate()
+        self.proc.wait(timeout)
+        return self.proc.returncode, time.monotonic() - started
+
+    def restart(self):
+        """Starts it again after it exited (same port, same database) and waits for /healthz."""
+        self.log.close()
+        self.log = open(self.log_path, "ab")
+        self.start()
+        self.wait_healthy()
 
     def stop(self, timeout=10):
         """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""

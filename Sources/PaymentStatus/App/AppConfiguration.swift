@@ -54,6 +54,8 @@ public struct AppConfiguration: Sendable {
     public var retentionInterval: Duration = .seconds(3600)
     /// Orders deleted per transaction, so that the writer is never held for long.
     public var retentionBatchSize = 500
+    /// Webhooks to the merchant: URL rules, retries, delivery and retention.
+    public var webhooks = WebhookSettings()
 
     public init() {}
 
@@ -105,16 +107,11 @@ public struct AppConfiguration: Sendable {
         }
         tlsCertificate = value("PAYMENT_TLS_CERTIFICATE")
         tlsKey = value("PAYMENT_TLS_KEY")
-        if let text = value("PAYMENT_RETENTION_DAYS") {
-            guard let days = Int64(text), (1...36_500).contains(days) else {
-                throw ConfigurationError(
-                    setting: "PAYMENT_RETENTION_DAYS", message: "must be a whole number of days from 1 to 36500, got '\(text)'")
-            }
-            retention = .seconds(days * 86_400)
-        }
+        if let text = value("PAYMENT_RETENTION_DAYS") { retention = try Self.days(text, from: "PAYMENT_RETENTION_DAYS") }
         if let text = value("PAYMENT_RETENTION_INTERVAL_SECONDS") {
             retentionInterval = try Self.seconds(text, from: "PAYMENT_RETENTION_INTERVAL_SECONDS")
         }
+        webhooks = try WebhookSettings(environment: value)
         if let text = value("PAYMENT_DEMO") { demo = ["1", "true", "yes", "on"].contains(text.lowercased()) }
         if let text = value("PAYMENT_HEARTBEAT_SECONDS") {
             heartbeatInterval = try Self.seconds(text, from: "PAYMENT_HEARTBEAT_SECONDS")
@@ -153,6 +150,14 @@ public struct AppConfiguration: Sendable {
             throw ConfigurationError(setting: source, message: "must be a number of seconds greater than 0, got '\(text)'")
         }
         return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// A retention: whole days, from 1 to 36500.
+    public static func days(_ text: String, from source: String) throws(ConfigurationError) -> Duration {
+        guard let days = Int64(text), (1...36_500).contains(days) else {
+            throw ConfigurationError(setting: source, message: "must be a whole number of days from 1 to 36500, got '\(text)'")
+        }
+        return .seconds(days * 86_400)
     }
 
     /// A comma-separated list, blanks dropped.

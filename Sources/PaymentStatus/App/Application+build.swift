@@ -20,6 +20,9 @@ public struct AppServices: Sendable {
     public let tls: TLSCertificateStore?
     /// With `PAYMENT_RETENTION_DAYS`, what deletes finished orders past it.
     public let retention: RetentionService?
+    /// What sends the outbox's webhooks to the merchant, and what prunes it.
+    public let webhooks: WebhookDeliveryService?
+    public let webhookRetention: WebhookRetentionService?
 
     /// Opens the database, applies pending migrations and resolves the secrets.
     public static func open(
@@ -36,9 +39,23 @@ public struct AppServices: Sendable {
             let hub = StreamHub(configuration: .init(
                 heartbeatInterval: configuration.heartbeatInterval, maxLifetime: configuration.streamTimeout,
                 drainPeriod: configuration.drainPeriod))
-            let relay = (store as? PostgresStore).map { PostgresRelay(store: $0, hub: hub, logger: logger) }
-            let checkpointer = try (store as? SQLiteStore).map { try SQLiteCheckpointer(path: $0.path, logger: logger) }
             let metrics = ServiceMetrics()
+            let webhookStore = store as? any WebhookStore
+            var webhookSettings = configuration.webhooks
+            webhookSettings.shutdownGrace = configuration.drainPeriod
+            let webhooks = webhookStore.map {
+                WebhookDeliveryService(
+                    store: $0, settings: webhookSettings,
+                    owner: (store as? PostgresStore)?.instanceID ?? OrderService.randomCharacters(12),
+                    ownsEveryLease: store is SQLiteStore, metrics: metrics, logger: logger)
+            }
+            let webhookRetention = webhookStore.map {
+                WebhookRetentionService(store: $0, settings: configuration.webhooks, logger: logger)
+            }
+            let relay = (store as? PostgresStore).map {
+                PostgresRelay(store: $0, hub: hub, logger: logger, remoteCommitted: { webhooks?.wake() })
+            }
+            let checkpointer = try (store as? SQLiteStore).map { try SQLiteCheckpointer(path: $0.path, logger: logger) }
             let retention = configuration.retention.flatMap { retention in
                 (store as? any PruningStore).map {
                     RetentionService(
@@ -48,7 +65,8 @@ public struct AppServices: Sendable {
             }
             return AppServices(
                 store: store, hub: hub, credentials: credentials, configuration: configuration, metrics: metrics,
-                relay: relay, checkpointer: checkpointer, tls: tls, retention: retention)
+                relay: relay, checkpointer: checkpointer, tls: tls, retention: retention, webhooks: webhooks,
+                webhookRetention: webhookRetention)
         } catch {
             try? await store.close()
             throw error
@@ -84,11 +102,12 @@ public func buildApplication(_ services: AppServices, logger: Logger) throws -> 
         // kernel caps this at net.core.somaxconn.
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil, backlog: 4096),
         // Shut down in reverse order: the server first, then retention stops
-        // between two batches, the hub drains its streams while the relay still
-        // feeds them other instances' events, and the database closes last.
+        // between two batches, webhook attempts in flight end and are
+        // recorded, the hub drains its streams while the relay still feeds
+        // them other instances' events, and the database closes last.
         services: [
             DatabaseCloser(store: services.store, logger: logger) as (any Service)?, services.relay, services.hub,
-            services.checkpointer, services.retention,
+            services.checkpointer, services.webhooks, services.webhookRetention, services.retention,
         ].compactMap { $0 } + extraServices,
         onServerRunning: { channel in
             // Notice level, so it shows above the access log's info lines; tests read the port from it.
@@ -138,7 +157,8 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: MethodNotAllowedMiddleware(
         routes: routeTable + (services.configuration.demo ? demoRouteTable : [])))
-    let orderService = OrderService(store: services.store, bus: services.hub, metrics: services.metrics)
+    let orderService = OrderService(
+        store: services.store, bus: services.hub, metrics: services.metrics, webhooks: services.webhooks)
 
     HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
     try DocumentsController().addRoutes(to: router)
@@ -161,6 +181,10 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
         store: services.store, bus: services.hub, retryMilliseconds: services.configuration.retryMilliseconds,
         maxStreams: services.configuration.maxStreams, drainPeriod: services.configuration.drainPeriod, metrics: services.metrics
     ).addRoutes(to: router.group("v1/events").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
+    if let store = services.store as? any WebhookStore {
+        WebhookEndpointController(store: store, policy: services.configuration.webhooks.policy, delivery: services.webhooks)
+            .addRoutes(to: router.group("v1/webhook-endpoints").add(middleware: MerchantAuthMiddleware(credentials: services.credentials)))
+    }
 
     return router
 }
@@ -181,6 +205,12 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("v1/orders/{id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
     ("v1/events", [.get]),
+    ("v1/webhook-endpoints", [.get, .post]),
+    ("v1/webhook-endpoints/{id}", [.get, .delete]),
+    ("v1/webhook-endpoints/{id}/rotate-secret", [.post]),
+    ("v1/webhook-endpoints/{id}/messages", [.get]),
+    ("v1/webhook-endpoints/{id}/messages/{message_id}/retry", [.post]),
+    ("v1/webhook-endpoints/{id}/recover", [.post]),
 ]
 
 /// The demo page's routes, served (and so in the 405 table) only with `--demo`.

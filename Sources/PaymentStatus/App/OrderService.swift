@@ -4,11 +4,14 @@ public struct OrderService: Sendable {
     public let store: any PaymentStore
     public let bus: any EventBus
     let metrics: ServiceMetrics
+    /// Woken by every commit, so the event's webhook messages go out at once.
+    let webhooks: WebhookDeliveryService?
 
-    public init(store: any PaymentStore, bus: any EventBus, metrics: ServiceMetrics) {
+    public init(store: any PaymentStore, bus: any EventBus, metrics: ServiceMetrics, webhooks: WebhookDeliveryService? = nil) {
         self.store = store
         self.bus = bus
         self.metrics = metrics
+        self.webhooks = webhooks
     }
 
     /// Creates the order, generating an id when the draft has none.
@@ -24,8 +27,9 @@ public struct OrderService: Sendable {
     /// Hands a committed event to the streams and counts it; the store calls
     /// it right after the commit returned.
     private var published: @Sendable (PaymentEvent) -> Void {
-        { [bus, metrics] event in
+        { [bus, metrics, webhooks] event in
             bus.publish(event)
+            webhooks?.wake()
             metrics.transitionStored(event)
         }
     }

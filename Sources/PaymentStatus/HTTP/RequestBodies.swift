@@ -65,3 +65,29 @@ struct WebhookBody: Decodable {
         return StatusChange(orderID: orderID, status: status, source: .webhook, eventID: eventID, reason: reason, occurredAt: occurred)
     }
 }
+
+/// `POST /v1/webhook-endpoints`
+struct CreateWebhookEndpointBody: Decodable {
+    var url: String
+    var description: String?
+
+    static let maxDescription = 512
+
+    func validatedDescription() throws(InputError) -> String? {
+        guard let description else { return nil }
+        guard description.utf8.count <= Self.maxDescription else {
+            throw InputError(field: "description", message: "must be at most \(Self.maxDescription) bytes")
+        }
+        return description
+    }
+}
+
+/// `POST /v1/webhook-endpoints/{id}/recover`
+struct RecoverMessagesBody: Decodable {
+    var since: String
+
+    func time() throws(InputError) -> Timestamp {
+        guard let time = Timestamp(rfc3339: since) else { throw InputError(field: "since", message: "must be an RFC 3339 date-time") }
+        return time
+    }
+}

@@ -20,6 +20,10 @@ public final class ServiceMetrics: Sendable {
     private let webhookOutcomes: [String: CoreMetrics.Counter]
     private let ordersPruned: CoreMetrics.Counter
     private let eventsPruned: CoreMetrics.Counter
+    private let webhookMessages: [String: CoreMetrics.Counter]
+    private let webhookAttemptDuration: CoreMetrics.Timer
+    private let webhookPending: CoreMetrics.Gauge
+    private let webhookOldestPending: CoreMetrics.Gauge
     private let requestCounters = Mutex([String: (CoreMetrics.Counter, CoreMetrics.Timer)]())
 
     public init() {
@@ -47,6 +51,14 @@ public final class ServiceMetrics: Sendable {
         self.transitions = transitions
         ordersPruned = CoreMetrics.Counter(label: Names.ordersPruned, factory: factory)
         eventsPruned = CoreMetrics.Counter(label: Names.eventsPruned, factory: factory)
+        webhookMessages = Dictionary(uniqueKeysWithValues: ["delivered", "retried", "failed"].map {
+            ($0, CoreMetrics.Counter(label: Names.webhookMessages, dimensions: [("outcome", $0)], factory: factory))
+        })
+        webhookAttemptDuration = CoreMetrics.Timer(label: Names.webhookAttemptDuration, factory: factory)
+        webhookPending = CoreMetrics.Gauge(label: Names.webhookPending, factory: factory)
+        webhookOldestPending = CoreMetrics.Gauge(label: Names.webhookOldestPending, factory: factory)
+        webhookPending.record(0)
+        webhookOldestPending.record(0)
         webhookOutcomes = Dictionary(uniqueKeysWithValues: WebhookOutcome.allCases.map {
             ($0.rawValue, CoreMetrics.Counter(label: Names.webhookOutcomes, dimensions: [("outcome", $0.rawValue)], factory: factory))
         })
@@ -61,6 +73,11 @@ public final class ServiceMetrics: Sendable {
         static let transitions = "payment_status_transitions_total"
         static let webhookOutcomes = "payment_status_webhook_outcomes_total"
         static let pushLatency = "payment_status_push_latency_seconds"
+        /// Webhooks to the merchant (the inbound provider's are `webhookOutcomes`).
+        static let webhookMessages = "payment_status_webhook_messages_total"
+        static let webhookAttemptDuration = "payment_status_webhook_attempt_duration_seconds"
+        static let webhookPending = "payment_status_webhook_pending_messages"
+        static let webhookOldestPending = "payment_status_webhook_oldest_pending_age_seconds"
         static let ordersPruned = "payment_status_orders_pruned_total"
         static let eventsPruned = "payment_status_events_pruned_total"
     }
@@ -109,6 +126,19 @@ public final class ServiceMetrics: Sendable {
 
     func webhookAnswered(_ outcome: WebhookOutcome) {
         webhookOutcomes[outcome.rawValue]?.increment()
+    }
+
+    /// One attempt to deliver a message to the merchant, by what became of the message.
+    func webhookAttempted(verdict: MessageVerdict, duration: Duration) {
+        webhookMessages[verdict.name]?.increment()
+        webhookAttemptDuration.record(duration: duration)
+    }
+
+    /// The outbox's pending messages and the age of the oldest.
+    func webhookBacklog(_ backlog: OutboxBacklog, now: Timestamp) {
+        webhookPending.record(backlog.pending)
+        let age = backlog.oldestPendingCreatedAt.map { max(0, now.millisecondsSince1970 - $0.millisecondsSince1970) } ?? 0
+        webhookOldestPending.record(Double(age) / 1000)
     }
 
     /// Finished orders deleted by retention, with their events.

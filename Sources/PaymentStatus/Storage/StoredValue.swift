@@ -28,3 +28,20 @@ enum StoredValue {
         try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
     }
 }
+
+extension StoredValue {
+    static func messageStatus(_ text: String) throws -> WebhookMessageStatus {
+        guard let status = WebhookMessageStatus(rawValue: text) else { throw StoreError.corruptRow("unknown message status \(text)") }
+        return status
+    }
+
+    /// A verdict as the message's columns: its status, when it is next tried
+    /// (pending only) and when it finished (delivered or failed), in milliseconds.
+    static func outcome(_ verdict: MessageVerdict, at time: Timestamp) -> (status: String, next: Int64?, finished: Int64?) {
+        switch verdict {
+        case .delivered: ("delivered", nil, time.millisecondsSince1970)
+        case .failed: ("failed", nil, time.millisecondsSince1970)
+        case .retry(let at): ("pending", at.millisecondsSince1970, nil)
+        }
+    }
+}

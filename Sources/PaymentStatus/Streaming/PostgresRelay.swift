@@ -20,6 +20,8 @@ public final class PostgresRelay: Service {
     /// How often the listening connection is checked, so that a connection
     /// that died silently is noticed and replaced.
     let pingInterval: Duration
+    /// Told of every other instance's commit: webhook delivery wakes on it.
+    let remoteCommitted: @Sendable () -> Void
 
     /// Connections made so far (the first one included); read by tests.
     public var connections: Int { counter.withLock { $0 } }
@@ -29,7 +31,11 @@ public final class PostgresRelay: Service {
     public var catchUpsDone: Int { catchUps.withLock { $0 } }
     private let catchUps = Mutex(0)
 
-    public init(store: PostgresStore, hub: StreamHub, logger: Logger, pingInterval: Duration = .seconds(5)) {
+    public init(
+        store: PostgresStore, hub: StreamHub, logger: Logger, pingInterval: Duration = .seconds(5),
+        remoteCommitted: @escaping @Sendable () -> Void = {}
+    ) {
+        self.remoteCommitted = remoteCommitted
         self.store = store
         self.hub = hub
         self.logger = logger
@@ -118,7 +124,9 @@ public final class PostgresRelay: Service {
             logger.error("ignored a notification that is not an event notice", metadata: ["payload": "\(payload.prefix(200))"])
             return
         }
-        guard notice.instance != store.instanceID, hub.isWatching(notice.orderID) else { return }
+        guard notice.instance != store.instanceID else { return }
+        remoteCommitted()
+        guard hub.isWatching(notice.orderID) else { return }
         if let event = try notice.paymentEvent() {
             hub.publish(event)
         } else {

@@ -33,6 +33,15 @@ enum WireFormat {
     /// The order's fields, inside an object the caller has opened, so that
     /// `GET /v1/orders/{id}` can append its `events`.
     static func writeFields(of order: Order, stream grant: StreamGrant, to json: inout JSONWriter) {
+        writeFields(of: order, to: &json)
+        json.key("stream_token"); json.string(grant.token)
+        json.key("stream_url"); json.string(streamURL(orderID: order.id, token: grant.token))
+        json.key("stream_token_expires_at"); json.string(grant.expiresAt.rfc3339)
+    }
+
+    /// The order's own fields, without the stream grant: also what a webhook
+    /// to the merchant carries, which must not hand out a checkout page's token.
+    static func writeFields(of order: Order, to json: inout JSONWriter) {
         json.key("id"); json.string(order.id)
         json.key("status"); json.string(order.status.rawValue)
         json.key("amount"); json.integer(order.amount)
@@ -47,9 +56,6 @@ enum WireFormat {
         json.key("version"); json.integer(order.version)
         json.key("created_at"); json.string(order.createdAt.rfc3339)
         json.key("updated_at"); json.string(order.updatedAt.rfc3339)
-        json.key("stream_token"); json.string(grant.token)
-        json.key("stream_url"); json.string(streamURL(orderID: order.id, token: grant.token))
-        json.key("stream_token_expires_at"); json.string(grant.expiresAt.rfc3339)
     }
 
     /// `{"id", "status", …, "stream_token", "stream_url", "stream_token_expires_at"}`

@@ -9,8 +9,12 @@ extension PostgresStore {
         let event = PaymentEvent(
             orderID: id, seq: 1, status: .initiated, previous: nil, source: .api, eventID: nil, reason: nil, at: time)
         let payload = notice(event)
+        let initial = Order(
+            id: id, status: .initiated, amount: draft.amount, currency: draft.currency,
+            metadata: draft.metadata, version: 1, createdAt: time, updatedAt: time)
+        let data = WireFormat.webhookData(event: event, order: initial)
         // One statement, so one transaction and one round trip: the order,
-        // its first event and the announcement, or nothing when the id
+        // its first event, its webhook messages and the announcement, or nothing when the id
         // exists (a concurrent create of the same id waits for the other
         // transaction, then finds its row).
         let created = try await rows("""
@@ -21,15 +25,16 @@ extension PostgresStore {
             ), first_event AS (
                 INSERT INTO events (order_id, seq, status, source, at)
                 SELECT id, 1, 'initiated', 'api', \(ms) FROM created
+            ), outbox AS (
+                \(unescaped: Self.outboxInsert)
+                SELECT \(unescaped: Self.newMessageID), w.id, c.id, 1, \(data), \(ms), \(ms)
+                FROM created c CROSS JOIN webhook_endpoints w WHERE w.status = 'enabled'
             )
             SELECT pg_notify(\(Self.channel), \(payload)) FROM created
             """)
         if !created.isEmpty {
-            let order = Order(
-                id: id, status: .initiated, amount: draft.amount, currency: draft.currency,
-                metadata: draft.metadata, version: 1, createdAt: time, updatedAt: time)
             committed(event)
-            return .created(order, event)
+            return .created(initial, event)
         }
         guard let existing = try await order(id: id) else {
             throw StoreUnavailable("order \(id) was neither inserted nor found")
@@ -72,8 +77,9 @@ extension PostgresStore {
         case .failure(let refused): return .refused(refused.verdict, order: order)
         }
         let ms = time.millisecondsSince1970
-        // The event, the order's new state and the announcement in one round
-        // trip; the announcement leaves with the commit.
+        // The event, the order's new state, its webhook messages (the outbox,
+        // one per enabled endpoint) and the announcement in one round trip;
+        // the announcement leaves with the commit.
         _ = try await connection.query("""
             WITH appended AS (
                 INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at)
@@ -83,6 +89,15 @@ extension PostgresStore {
             ), moved AS (
                 UPDATE orders SET status = \(event.status.rawValue), version = \(event.seq), updated_at = \(ms)
                 WHERE id = \(order.id)
+            ), outbox AS (
+                \(unescaped: Self.outboxInsert)
+                SELECT \(unescaped: Self.newMessageID), w.id, \(event.orderID), \(event.seq),
+                       \(WireFormat.webhookData(event: event, order: order.asOf(event))), \(ms),
+                       -- Not due before the order's pending message before it (see the due index).
+                       GREATEST(\(ms), (
+                           SELECT max(p.next_attempt_at) FROM webhook_messages p
+                           WHERE p.endpoint_id = w.id AND p.order_id = \(event.orderID) AND p.status = 'pending'))
+                FROM webhook_endpoints w WHERE w.status = 'enabled'
             )
             SELECT pg_notify(\(Self.channel), \(self.notice(event)))
             """, logger: logger).collect()
@@ -99,6 +114,12 @@ extension PostgresStore {
             return (try rows.first?.decode(String.self) ?? candidate, false)
         }
     }
+
+    /// The outbox's insert, which a write's statement feeds with one row per
+    /// enabled endpoint, so that its messages commit with its event.
+    static let outboxInsert = "INSERT INTO webhook_messages (id, endpoint_id, order_id, seq, data, created_at, next_attempt_at)"
+    /// A message id made by the database, one per row: `msg_` and 32 hex digits.
+    static let newMessageID = "'msg_' || replace(gen_random_uuid()::text, '-', '')"
 
     /// The `NOTIFY` payload announcing `event` to the other instances.
     private func notice(_ event: PaymentEvent) -> String {

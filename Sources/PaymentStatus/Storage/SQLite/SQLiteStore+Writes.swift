@@ -25,6 +25,7 @@ extension SQLiteStore {
                     order.version, time.millisecondsSince1970, time.millisecondsSince1970,
                 ])
             try Self.insert(event, occurredAt: nil, db)
+            try Self.enqueueWebhooks(for: event, order: order, db)
             return .created(order, event)
         }
     }
@@ -50,6 +51,7 @@ extension SQLiteStore {
             try Self.insert(event, occurredAt: change.occurredAt, db)
             try db.cachedStatement(sql: "UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ?")
                 .execute(arguments: [event.status.rawValue, event.seq, time.millisecondsSince1970, order.id])
+            try Self.enqueueWebhooks(for: event, order: order.asOf(event), db)
             return .applied(order: order.asOf(event), event: event)
         }
     }

@@ -1,0 +1,108 @@
+import GRDB
+
+/// Inspection, replay, the backlog and retention of the outbox.
+extension SQLiteStore {
+    public func messages(endpointID: String, status: WebhookMessageStatus?, limit: Int) async throws -> [WebhookMessageRecord]? {
+        try await dbWriter.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM webhook_endpoints WHERE id = ?", arguments: [endpointID]) != nil else {
+                return nil
+            }
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT id, order_id, seq, status, created_at, next_attempt_at FROM webhook_messages
+                WHERE endpoint_id = ?1 AND (?2 IS NULL OR status = ?2)
+                ORDER BY created_at DESC, seq DESC, id DESC LIMIT ?3
+                """), arguments: [endpointID, status?.rawValue, limit])
+            let attempts = try db.cachedStatement(sql: """
+                SELECT at, status_code, error, duration_ms FROM webhook_attempts WHERE message_id = ? ORDER BY number
+                """)
+            return try rows.map { row in
+                let id: String = row["id"]
+                let next: Int64? = row["next_attempt_at"]
+                return WebhookMessageRecord(
+                    id: id, orderID: row["order_id"], seq: row["seq"],
+                    status: try StoredValue.messageStatus(row["status"]),
+                    createdAt: Timestamp(millisecondsSince1970: row["created_at"]),
+                    nextAttemptAt: next.map(Timestamp.init(millisecondsSince1970:)),
+                    attempts: try Row.fetchAll(attempts, arguments: [id]).map { attempt in
+                        WebhookAttempt(
+                            at: Timestamp(millisecondsSince1970: attempt["at"]), statusCode: attempt["status_code"],
+                            error: attempt["error"], durationMilliseconds: attempt["duration_ms"])
+                    })
+            }
+        }
+    }
+
+    public func retryMessage(endpointID: String, messageID: String, now: Timestamp) async throws -> Bool {
+        try await batcher.write { db in
+            // One more attempt, now; a lease held by a worker sending it
+            // already is left alone, so it is not sent twice at once.
+            try db.cachedStatement(sql: """
+                UPDATE webhook_messages
+                SET status = 'pending', next_attempt_at = ?, attempts_allowed = attempt_count + 1, finished_at = NULL
+                WHERE id = ? AND endpoint_id = ?
+                """).execute(arguments: [now.millisecondsSince1970, messageID, endpointID])
+            return db.changesCount > 0
+        }
+    }
+
+    public func recoverMessages(endpointID: String, since: Timestamp, now: Timestamp) async throws -> Int? {
+        try await batcher.write { db -> Int? in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM webhook_endpoints WHERE id = ?", arguments: [endpointID]) != nil else {
+                return nil
+            }
+            try db.cachedStatement(sql: """
+                UPDATE webhook_messages
+                SET status = 'pending', next_attempt_at = ?, attempts_allowed = attempt_count + 1, finished_at = NULL
+                WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ?
+                """).execute(arguments: [now.millisecondsSince1970, endpointID, since.millisecondsSince1970])
+            return db.changesCount
+        }
+    }
+
+    public func outboxBacklog() async throws -> OutboxBacklog {
+        try await dbWriter.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT count(*) AS pending, min(created_at) AS oldest FROM webhook_messages WHERE status = 'pending'
+                """)
+            let oldest: Int64? = row?["oldest"]
+            return OutboxBacklog(pending: row?["pending"] ?? 0, oldestPendingCreatedAt: oldest.map(Timestamp.init(millisecondsSince1970:)))
+        }
+    }
+
+    public func deleteDeliveredMessages(before cutoff: Timestamp, limit: Int) async throws -> Int {
+        try await batcher.write { db in
+            // Attempts go with their messages (the foreign key cascades).
+            try db.cachedStatement(sql: """
+                DELETE FROM webhook_messages WHERE id IN (
+                    SELECT id FROM webhook_messages WHERE status = 'delivered' AND finished_at < ? ORDER BY finished_at LIMIT ?)
+                """).execute(arguments: [cutoff.millisecondsSince1970, limit])
+            return db.changesCount
+        }
+    }
+
+    // MARK: - Codec
+
+    static func decodeEndpoint(_ row: Row) throws -> WebhookEndpoint {
+        let previous: String? = row["previous_secret"]
+        let expires: Int64? = row["previous_expires_at"]
+        return WebhookEndpoint(
+            id: row["id"], url: row["url"], description: row["description"],
+            enabled: (row["status"] as String) == "enabled",
+            createdAt: Timestamp(millisecondsSince1970: row["created_at"]), secret: row["secret"],
+            previousSecret: previous.flatMap { value in
+                expires.map { (value, Timestamp(millisecondsSince1970: $0)) }
+            })
+    }
+
+    static func decodeOutbound(_ row: Row, now: Int64) throws -> OutboundMessage {
+        let previous: String? = row["previous_secret"]
+        let expires: Int64? = row["previous_expires_at"]
+        let secrets = WebhookEndpoint.signingSecrets(
+            current: row["secret"], previous: previous, expiresAt: expires.map(Timestamp.init(millisecondsSince1970:)),
+            at: Timestamp(millisecondsSince1970: now))
+        return OutboundMessage(
+            id: row["id"], endpointID: row["endpoint_id"], orderID: row["order_id"], seq: row["seq"], data: row["data"],
+            createdAt: Timestamp(millisecondsSince1970: row["created_at"]), attemptCount: row["attempt_count"],
+            attemptsAllowed: row["attempts_allowed"], url: row["url"], secrets: secrets)
+    }
+}
