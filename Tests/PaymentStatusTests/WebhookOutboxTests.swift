@@ -10,7 +10,7 @@ import Testing
 @Suite("Webhook outbox, SQLite and PostgreSQL", .timeLimit(.minutes(2)))
 struct WebhookOutboxTests {
     func withStore(_ kind: StoreKind, _ body: (any WebhookStore) async throws -> Void) async throws {
-        try await withStore(kind) { store in try await body(store as! any WebhookStore) }
+        try await PaymentStatusTests.withStore(kind) { store in try await body(store as! any WebhookStore) }
     }
 
     static func endpoint(_ url: String = "https://8.8.8.8/hooks") -> WebhookEndpoint {
