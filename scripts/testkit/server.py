@@ -8,6 +8,7 @@ same port and database, stop it.
     server.transition(order["id"], "processing")
     server.stop()
 """
+from http.client import HTTPConnection
 import json
 import os
 import re
@@ -45,10 +46,13 @@ class PaymentServer:
     """`payment-status serve` on 127.0.0.1 with its own SQLite file in `workdir`.
 
     `env` adds settings (PAYMENT_MAX_STREAMS, ...); the API token is chosen
-    here (or given, for instances sharing a database) and kept in `token`. The log is JSON lines, one per request among them.
+    here (or given, for instances sharing a database) and kept in `token`.
+    The log is JSON lines, one per request among them (benchmarks pass
+    LOG_LEVEL=notice to leave the access log out). `binary` picks another
+    build than PAYMENT_STATUS_BIN's (benchmarks run the release one).
     """
 
-    def __init__(self, workdir, env=None, demo=False, name=None, database=None, token=None):
+    def __init__(self, workdir, env=None, demo=False, name=None, database=None, token=None, binary=None):
         self.port = free_port()
         self.name = name or f"server-{self.port}"
         self.base = f"http://127.0.0.1:{self.port}"
@@ -56,7 +60,7 @@ class PaymentServer:
         self.log_path = os.path.join(workdir, f"{self.name}.log")
         # A SQLite file of its own, or a database given (a postgres:// URL shared by instances).
         self.db = database or os.path.join(workdir, f"{self.name}.sqlite")
-        self.args = [BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.db,
+        self.args = [binary or BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.db,
                      "--migrations", os.path.join(ROOT, "migrations"), "--log-format", "json"]
         if demo:
             self.args.append("--demo")
@@ -115,6 +119,10 @@ class PaymentServer:
         self.log.close()
 
     # --- the merchant's API, with the bearer token
+
+    def connection(self, timeout=30):
+        """A keep-alive connection of one's own, for loops that send many requests."""
+        return HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def api(self, method, path, body=None):
         status, _, text = http(method, self.base + path, body, {"Authorization": f"Bearer {self.token}"})

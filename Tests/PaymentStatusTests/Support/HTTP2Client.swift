@@ -101,12 +101,12 @@ final class HTTP2Connection: Sendable {
     }
 
     private func send(_ request: HTTPRequest, body: ByteBuffer? = nil, reading: Bool) async throws -> HTTP2Stream {
-        let queue = HTTP2PartQueue()
+        let record = HTTP2StreamRecord()
         let stream = try await multiplexer.openStream { channel in
             channel.eventLoop.makeCompletedFuture {
                 if !reading { try channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false) }
                 try channel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTPClientCodec())
-                try channel.pipeline.syncOperations.addHandler(HTTP2StreamRecorder(queue: queue))
+                try channel.pipeline.syncOperations.addHandler(HTTP2StreamRecorder(record: record))
                 return channel
             }
         }
@@ -115,7 +115,7 @@ final class HTTP2Connection: Sendable {
         // Not awaited: beyond the server's stream limit the client holds the
         // request back until a stream ends, and the test watches that.
         stream.writeAndFlush(HTTPRequestPart.end(nil), promise: nil)
-        return HTTP2Stream(channel: stream, queue: queue)
+        return HTTP2Stream(channel: stream, record: record)
     }
 
     func close() async {
@@ -126,27 +126,27 @@ final class HTTP2Connection: Sendable {
 /// One request's stream on an `HTTP2Connection`.
 final class HTTP2Stream: StreamReader {
     private let channel: any Channel
-    private let queue: HTTP2PartQueue
+    private let record: HTTP2StreamRecord
 
-    fileprivate init(channel: any Channel, queue: HTTP2PartQueue) {
+    fileprivate init(channel: any Channel, record: HTTP2StreamRecord) {
         self.channel = channel
-        self.queue = queue
+        self.record = record
     }
 
     /// True once the stream is over (ended by the server, reset, or the connection gone).
     var isClosed: Bool { !channel.isActive }
     /// The error code of the server's RST_STREAM, if it reset the stream.
-    var resetCode: NIOHTTP2.HTTP2ErrorCode? { queue.reset.withLock { $0 } }
+    var resetCode: NIOHTTP2.HTTP2ErrorCode? { record.reset.withLock { $0 } }
 
     /// The next part, or nil once the stream is over.
-    func nextPart() async -> StreamPart? { await queue.next() }
+    func nextPart() async -> StreamPart? { await record.parts.next() }
 
     /// The response and its body as text, for requests that are not streams.
     fileprivate func readRaw(within seconds: Double = 20) async throws -> (head: HTTPResponse?, body: String) {
-        let queue = self.queue
+        let record = self.record
         return try await withTimeout(seconds, "the HTTP/2 response") {
-            _ = await queue.waitFinished()
-            return queue.raw.withLock { ($0.head, $0.body) }
+            await record.parts.waitFinished()
+            return record.raw.withLock { ($0.head, $0.body) }
         }
     }
 
@@ -170,74 +170,52 @@ final class HTTP2Stream: StreamReader {
     }
 }
 
-/// What one stream delivered, queued for the test; also the raw response.
-final class HTTP2PartQueue: Sendable {
+/// What one stream delivered: its parts, queued for the test, and besides
+/// them the raw response and the code of a reset.
+final class HTTP2StreamRecord: Sendable {
     let parts = PartQueue()
     let reset = Mutex<NIOHTTP2.HTTP2ErrorCode?>(nil)
     let raw = Mutex<(head: HTTPResponse?, body: String)>((nil, ""))
-    private let finished = Mutex<[CheckedContinuation<Void, Never>]?>([])
-
-    func next() async -> StreamPart? { await parts.next() }
-
-    func finish() {
-        parts.finish()
-        let waiters = finished.withLock { waiters -> [CheckedContinuation<Void, Never>] in
-            defer { waiters = nil }
-            return waiters ?? []
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func waitFinished() async {
-        await withCheckedContinuation { continuation in
-            let done = finished.withLock { waiters -> Bool in
-                guard waiters != nil else { return true }
-                waiters!.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
-        }
-    }
 }
 
 private final class HTTP2StreamRecorder: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPResponsePart
 
-    private let queue: HTTP2PartQueue
+    private let record: HTTP2StreamRecord
     private var parser = SSEParser()
 
-    init(queue: HTTP2PartQueue) {
-        self.queue = queue
+    init(record: HTTP2StreamRecord) {
+        self.record = record
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let response):
             guard response.status.kind != .informational else { return }
-            queue.raw.withLock { $0.head = response }
+            record.raw.withLock { $0.head = response }
             var headers = HTTPHeaders()
             for field in response.headerFields { headers.add(name: field.name.rawName, value: field.value) }
-            queue.parts.push(.head(HTTPResponseHead(version: .http2, status: .init(statusCode: response.status.code), headers: headers)))
+            record.parts.push(.head(HTTPResponseHead(version: .http2, status: .init(statusCode: response.status.code), headers: headers)))
         case .body(let buffer):
             let text = String(buffer: buffer)
-            queue.raw.withLock { $0.body += text }
-            for item in parser.feed(text) { queue.parts.push(.item(item)) }
+            record.raw.withLock { $0.body += text }
+            for item in parser.feed(text) { record.parts.push(.item(item)) }
         case .end:
-            queue.parts.push(.end)
-            queue.finish()
+            record.parts.push(.end)
+            record.parts.finish()
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        queue.finish()
+        record.parts.finish()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let closed = error as? NIOHTTP2Errors.StreamClosed {
-            queue.reset.withLock { $0 = closed.errorCode }
+            record.reset.withLock { $0 = closed.errorCode }
         }
-        queue.finish()
+        record.parts.finish()
     }
 }
 

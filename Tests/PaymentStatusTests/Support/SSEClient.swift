@@ -103,12 +103,14 @@ final class SSEConnection: StreamReader {
     }
 }
 
-/// The parts of one connection, queued until a reader takes them.
+/// The parts of one connection (or one HTTP/2 stream), queued until a reader
+/// takes them; also tells whoever waits for the end that it came.
 final class PartQueue: Sendable {
     private struct State {
         var parts: [StreamPart] = []
         var waiter: CheckedContinuation<StreamPart?, Never>?
         var finished = false
+        var finishWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -126,12 +128,28 @@ final class PartQueue: Sendable {
     }
 
     func finish() {
-        let waiter = state.withLock { state -> CheckedContinuation<StreamPart?, Never>? in
+        let (waiter, finishWaiters) = state.withLock { state in
             state.finished = true
-            defer { state.waiter = nil }
-            return state.waiter
+            defer {
+                state.waiter = nil
+                state.finishWaiters = []
+            }
+            return (state.waiter, state.finishWaiters)
         }
         waiter?.resume(returning: nil)
+        for finishWaiter in finishWaiters { finishWaiter.resume() }
+    }
+
+    /// Returns once `finish()` was called (at once if it already was).
+    func waitFinished() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if state.finished { return true }
+                state.finishWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
     }
 
     /// The next part; nil when the connection closed or the waiting task was cancelled.
