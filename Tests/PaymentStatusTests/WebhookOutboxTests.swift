@@ -136,27 +136,31 @@ struct WebhookOutboxTests {
             configuration: location.connectionConfiguration(applicationName: "webhook-outbox-tests"), id: 1, logger: TestService.logger)
     }
 
-    /// Delivered messages older than the retention go, in batches; pending
-    /// and failed ones stay, whatever their age; deleting an endpoint takes its messages.
+    /// Delivered and failed messages finished before the retention go, in
+    /// batches; pending ones stay, whatever their age, as do recent failures;
+    /// deleting an endpoint takes its messages.
     @Test(arguments: StoreKind.allCases)
-    func retentionDeletesOnlyOldDeliveredMessages(_ kind: StoreKind) async throws {
+    func retentionDeletesOldFinishedMessagesOnly(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in
             let endpoint = Self.endpoint()
             try await store.insertEndpoint(endpoint)
             let old = Timestamp.now().adding(.seconds(-40 * 86_400))
-            for id in ["a", "b", "c", "d"] { _ = try await store.createOrder(try Self.draft(id), id: id, at: old) }
+            for id in ["a", "b", "c", "d", "e"] { _ = try await store.createOrder(try Self.draft(id), id: id, at: old) }
             let claimed = try await Self.claimAll(store, at: old)
-            #expect(claimed.count == 4)
+            #expect(claimed.count == 5)
             let attempt = WebhookAttempt(at: old, statusCode: 204, error: nil, durationMilliseconds: 1)
             try await store.record(attempt, of: claimed[0], verdict: .delivered, owner: "test")
             try await store.record(attempt, of: claimed[1], verdict: .delivered, owner: "test")
             try await store.record(attempt, of: claimed[2], verdict: .failed, owner: "test")
+            // Failed yesterday: still within the retention, so still recoverable.
+            let recent = WebhookAttempt(at: .now().adding(.seconds(-86_400)), statusCode: 500, error: nil, durationMilliseconds: 1)
+            try await store.record(recent, of: claimed[4], verdict: .failed, owner: "test")
             var settings = WebhookSettings()
             settings.retentionBatchSize = 1
             let retention = WebhookRetentionService(store: store, settings: settings, logger: TestService.logger)
-            #expect(await retention.prune() == 2)
+            #expect(await retention.prune() == 3)
             let left = try #require(try await store.messages(endpointID: endpoint.id, status: nil, limit: 10))
-            #expect(Set(left.map(\.id)) == [claimed[2].id, claimed[3].id])
+            #expect(Set(left.map(\.id)) == [claimed[3].id, claimed[4].id])
             #expect(await retention.prune() == 0)
             #expect(try await store.deleteEndpoint(id: endpoint.id))
             #expect(try await store.messages(endpointID: endpoint.id, status: nil, limit: 10) == nil)

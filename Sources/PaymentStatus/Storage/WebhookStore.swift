@@ -38,7 +38,7 @@ public protocol WebhookStore: PaymentStore {
     func recoverMessages(endpointID: String, since: Timestamp, now: Timestamp) async throws -> Int?
     /// Pending messages and the oldest of them.
     func outboxBacklog() async throws -> OutboxBacklog
-    /// Deletes at most `limit` messages delivered before `cutoff`, with their
-    /// attempts; returns how many went.
-    func deleteDeliveredMessages(before cutoff: Timestamp, limit: Int) async throws -> Int
+    /// Deletes at most `limit` messages delivered, or given up as failed,
+    /// before `cutoff`, with their attempts; returns how many went.
+    func deleteFinishedMessages(before cutoff: Timestamp, limit: Int) async throws -> Int
 }

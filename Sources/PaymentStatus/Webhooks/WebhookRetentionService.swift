@@ -1,10 +1,13 @@
 import Logging
 import ServiceLifecycle
 
-/// Deletes delivered messages and their attempts once they are older than
-/// `PAYMENT_WEBHOOK_RETENTION_DAYS` (30 by default), every interval, in
-/// small batches so that no request waits behind a long delete. Failed and
-/// pending messages stay: they may still be recovered or sent.
+/// Deletes delivered and failed messages and their attempts once they were
+/// finished more than `PAYMENT_WEBHOOK_RETENTION_DAYS` ago (30 by default),
+/// every interval, in small batches so that no request waits behind a long
+/// delete. A failed message can be recovered for that long after its last
+/// attempt; a later retry or recover makes it pending again, and pending
+/// messages stay until they are sent: the outbox stays bounded by the
+/// retention and what is still owed.
 public struct WebhookRetentionService: Service {
     let store: any WebhookStore
     let settings: WebhookSettings
@@ -32,7 +35,7 @@ public struct WebhookRetentionService: Service {
         var total = 0
         while !Task.isCancelled {
             do {
-                let deleted = try await store.deleteDeliveredMessages(before: cutoff, limit: settings.retentionBatchSize)
+                let deleted = try await store.deleteFinishedMessages(before: cutoff, limit: settings.retentionBatchSize)
                 total += deleted
                 if deleted < settings.retentionBatchSize { break }
             } catch {
@@ -41,8 +44,8 @@ public struct WebhookRetentionService: Service {
             }
         }
         if total > 0 {
-            logger.info("webhook retention deleted delivered messages", metadata: [
-                "messages": "\(total)", "delivered_before": "\(cutoff.rfc3339)",
+            logger.info("webhook retention deleted finished messages", metadata: [
+                "messages": "\(total)", "finished_before": "\(cutoff.rfc3339)",
             ])
         }
         return total

@@ -76,12 +76,12 @@ extension PostgresStore {
         }
     }
 
-    public func deleteDeliveredMessages(before cutoff: Timestamp, limit: Int) async throws -> Int {
+    public func deleteFinishedMessages(before cutoff: Timestamp, limit: Int) async throws -> Int {
         try await Self.translatingErrors {
             // SKIP LOCKED: instances pruning at once take different messages.
             let rows = try await rows("""
                 WITH doomed AS (
-                    SELECT id FROM webhook_messages WHERE status = 'delivered' AND finished_at < \(cutoff.millisecondsSince1970)
+                    SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND finished_at < \(cutoff.millisecondsSince1970)
                     ORDER BY finished_at LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED
                 ), gone AS (
                     DELETE FROM webhook_messages m USING doomed d WHERE m.id = d.id RETURNING 1

@@ -69,12 +69,12 @@ extension SQLiteStore {
         }
     }
 
-    public func deleteDeliveredMessages(before cutoff: Timestamp, limit: Int) async throws -> Int {
+    public func deleteFinishedMessages(before cutoff: Timestamp, limit: Int) async throws -> Int {
         try await batcher.write { db in
             // Attempts go with their messages (the foreign key cascades).
             try db.cachedStatement(sql: """
                 DELETE FROM webhook_messages WHERE id IN (
-                    SELECT id FROM webhook_messages WHERE status = 'delivered' AND finished_at < ? ORDER BY finished_at LIMIT ?)
+                    SELECT id FROM webhook_messages WHERE status IN ('delivered', 'failed') AND finished_at < ? ORDER BY finished_at LIMIT ?)
                 """).execute(arguments: [cutoff.millisecondsSince1970, limit])
             return db.changesCount
         }
