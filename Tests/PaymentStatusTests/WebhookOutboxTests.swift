@@ -136,6 +136,28 @@ struct WebhookOutboxTests {
             configuration: location.connectionConfiguration(applicationName: "webhook-outbox-tests"), id: 1, logger: TestService.logger)
     }
 
+    /// Order retention leaves the outbox alone: a message carries its own
+    /// payload, so what is still owed for a deleted order is still sent.
+    @Test(arguments: StoreKind.allCases)
+    func messagesOfAnOrderDeletedByRetentionAreStillSent(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let endpoint = Self.endpoint()
+            try await store.insertEndpoint(endpoint)
+            let old = Timestamp.now().adding(.seconds(-40 * 86_400))
+            _ = try await store.createOrder(try Self.draft("gone"), id: "gone", at: old)
+            _ = try await store.apply(StatusChange(orderID: "gone", status: .succeeded, source: .api), at: old)
+            // A newer order holds the newest event, which SQLite's retention keeps.
+            _ = try await store.createOrder(try Self.draft("fresh"), id: "fresh", at: .now())
+            let pruning = try #require(store as? any PruningStore)
+            let pruned = try await pruning.deleteFinishedOrders(finishedBefore: .now().adding(.seconds(-30 * 86_400)), limit: 10)
+            #expect(pruned.orders == 1)
+            #expect(try await store.order(id: "gone") == nil)
+            let owed = try await Self.claimAll(store).filter { $0.orderID == "gone" }
+            #expect(owed.map(\.seq) == [1])
+            #expect(owed.first?.data.contains("\"gone\"") == true)
+        }
+    }
+
     /// Delivered and failed messages finished before the retention go, in
     /// batches; pending ones stay, whatever their age, as do recent failures;
     /// deleting an endpoint takes its messages.
