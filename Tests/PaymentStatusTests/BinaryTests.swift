@@ -221,7 +221,7 @@ struct BinaryTests {
         try await again.waitForExit()
     }
 
-    @Test func jsonLogsCarryTheRequestIDAndTheIDTheRouteNames() async throws {
+    @Test func jsonLogsCarryTheRequestIDAndEachRouteParameterByName() async throws {
         let folder = try Folder()
         defer { folder.remove() }
         let server = try Self.serve(folder, ["PAYMENT_API_TOKEN": "tok", "LOG_FORMAT": "json"])
@@ -231,11 +231,15 @@ struct BinaryTests {
             try await client.execute(.init("/v1/orders/logged-1?token=secret-in-url", method: .get, headers: [.authorization: "Bearer tok", .init("X-Request-Id")!: "req-42"]))
         }
         #expect(answer.headers[.init("X-Request-Id")!] == "req-42")
-        // A webhook endpoint's id is logged as what it is, not as an order's.
+        // Each route parameter is logged under its own name: an endpoint's id is not an order's.
         let endpoint = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
             try await client.execute(.init("/v1/webhook-endpoints/we_unknown", method: .get, headers: [.authorization: "Bearer tok", .init("X-Request-Id")!: "req-43"]))
         }
         #expect(endpoint.status == .notFound)
+        let retry = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+            try await client.execute(.init("/v1/webhook-endpoints/we_unknown/messages/msg_unknown/retry", method: .post, headers: [.authorization: "Bearer tok", .init("X-Request-Id")!: "req-44"]))
+        }
+        #expect(retry.status == .notFound)
         server.terminate()
         try await server.waitForExit()
         let lines = server.printed.split(separator: "\n").filter { $0.hasPrefix("{") }
@@ -244,12 +248,16 @@ struct BinaryTests {
         #expect(entries.allSatisfy { $0["time"].string != nil && $0["level"].string != nil && $0["message"].string != nil })
         let access = try #require(entries.first { $0["request_id"].string == "req-42" })
         #expect(access["order_id"].string == "logged-1")
-        #expect(access["route"].string == "/v1/orders/{id}")
+        #expect(access["route"].string == "/v1/orders/{order_id}")
         #expect(access["status"].string == "200")
         let endpointAccess = try #require(entries.first { $0["request_id"].string == "req-43" })
         #expect(endpointAccess["endpoint_id"].string == "we_unknown")
         #expect(endpointAccess["order_id"].string == nil)
-        #expect(endpointAccess["route"].string == "/v1/webhook-endpoints/{id}")
+        #expect(endpointAccess["route"].string == "/v1/webhook-endpoints/{endpoint_id}")
+        let retryAccess = try #require(entries.first { $0["request_id"].string == "req-44" })
+        #expect(retryAccess["endpoint_id"].string == "we_unknown")
+        #expect(retryAccess["message_id"].string == "msg_unknown")
+        #expect(retryAccess["route"].string == "/v1/webhook-endpoints/{endpoint_id}/messages/{message_id}/retry")
         #expect(!server.printed.contains("secret-in-url"), "raw URLs must not reach the logs")
     }
 

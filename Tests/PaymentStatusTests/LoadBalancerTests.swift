@@ -120,7 +120,7 @@ struct LoadBalancerTests {
             // the test client's own may have been idle past the service's idle timeout by now.
             for instance in [a, b] {
                 let metrics = String(buffer: try await Self.request(instance.port, "/metrics").body ?? ByteBuffer())
-                #expect(metrics.contains(#"route="/v1/orders/{id}/transitions""#), "an instance got no transition through nginx")
+                #expect(metrics.contains(#"route="/v1/orders/{order_id}/transitions""#), "an instance got no transition through nginx")
             }
         }
     }

@@ -40,7 +40,7 @@ struct ObservabilityTests {
             #expect(Self.sample(text, "payment_status_webhook_outcomes_total", ["outcome": "conflict"]) == 1)
             #expect(Self.sample(text, "payment_status_webhook_outcomes_total", ["outcome": "bad_signature"]) == 1)
             #expect(Self.sample(text, "payment_status_stream_requests_total") == 1)
-            #expect(Self.sample(text, "payment_status_http_requests_total", ["route": "/v1/orders/{id}", "method": "GET", "status": "404"]) == 1)
+            #expect(Self.sample(text, "payment_status_http_requests_total", ["route": "/v1/orders/{order_id}", "method": "GET", "status": "404"]) == 1)
             #expect(Self.sample(text, "payment_status_http_requests_total", ["route": "/v1/orders", "method": "POST", "status": "201"]) == 1)
             #expect(Self.sample(text, "payment_status_open_streams") == 0)
         }

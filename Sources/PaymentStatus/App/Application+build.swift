@@ -199,24 +199,24 @@ let routeTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("client/payment-status.d.ts", [.get]),
     ("/", [.get]),
     ("v1/orders", [.post]),
-    ("v1/orders/{id}", [.get]),
-    ("v1/orders/{id}/transitions", [.post]),
-    ("v1/orders/{id}/stream-token", [.post]),
-    ("v1/orders/{id}/events", [.get]),
+    ("v1/orders/{order_id}", [.get]),
+    ("v1/orders/{order_id}/transitions", [.post]),
+    ("v1/orders/{order_id}/stream-token", [.post]),
+    ("v1/orders/{order_id}/events", [.get]),
     ("v1/webhooks/payment-status", [.post]),
     ("v1/events", [.get]),
     ("v1/webhook-endpoints", [.get, .post]),
-    ("v1/webhook-endpoints/{id}", [.get, .delete]),
-    ("v1/webhook-endpoints/{id}/rotate-secret", [.post]),
-    ("v1/webhook-endpoints/{id}/messages", [.get]),
-    ("v1/webhook-endpoints/{id}/messages/{message_id}/retry", [.post]),
-    ("v1/webhook-endpoints/{id}/recover", [.post]),
+    ("v1/webhook-endpoints/{endpoint_id}", [.get, .delete]),
+    ("v1/webhook-endpoints/{endpoint_id}/rotate-secret", [.post]),
+    ("v1/webhook-endpoints/{endpoint_id}/messages", [.get]),
+    ("v1/webhook-endpoints/{endpoint_id}/messages/{message_id}/retry", [.post]),
+    ("v1/webhook-endpoints/{endpoint_id}/recover", [.post]),
 ]
 
 /// The demo page's routes, served (and so in the 405 table) only with `--demo`.
 let demoRouteTable: [(path: String, methods: [HTTPRequest.Method])] = [
     ("demo/orders", [.post]),
-    ("demo/orders/{id}/provider", [.post]),
+    ("demo/orders/{order_id}/provider", [.post]),
 ]
 
 /// Closes the database last, after the server and the streams have stopped,

@@ -10,7 +10,7 @@ struct DemoController {
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("demo/orders", use: createOrder)
-        router.post("demo/orders/{id}/provider", use: provider)
+        router.post("demo/orders/{order_id}/provider", use: provider)
     }
 
     struct CreateBody: Decodable {
@@ -38,9 +38,9 @@ struct DemoController {
             body: .init(byteBuffer: WireFormat.encode(order, stream: credentials.streamGrant(forOrder: order.id))))
     }
 
-    /// `POST /demo/orders/{id}/provider`: what the provider's webhook would report.
+    /// `POST /demo/orders/{order_id}/provider`: what the provider's webhook would report.
     @Sendable func provider(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("order_id")
         let change = try merchantCommand(ProviderBody.self, from: try await request.rawBody()) { body throws(InputError) in
             guard let status = PaymentStatus(rawValue: body.status) else {
                 throw InputError(field: "status", message: "must be one of initiated, processing, succeeded, failed")

@@ -4,7 +4,7 @@ import Hummingbird
 /// serve (any method: PUT, QUERY, PROPFIND, …) into 405 with an `Allow`
 /// header. The router itself answers 404 in both cases.
 struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// Path templates as registered (`v1/orders/{id}`) and the methods each serves.
+    /// Path templates as registered (`v1/orders/{order_id}`) and the methods each serves.
     let routes: [(path: String, methods: [HTTPRequest.Method])]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

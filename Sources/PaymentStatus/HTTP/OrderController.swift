@@ -1,17 +1,17 @@
 import Hummingbird
 import NIOCore
 
-/// `POST /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/transitions`,
-/// `POST /v1/orders/{id}/stream-token`.
+/// `POST /v1/orders`, `GET /v1/orders/{order_id}`, `POST /v1/orders/{order_id}/transitions`,
+/// `POST /v1/orders/{order_id}/stream-token`.
 struct OrderController {
     let service: OrderService
     let credentials: Credentials
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.post(use: create)
-        group.get("{id}", use: get)
-        group.post("{id}/transitions", use: transition)
-        group.post("{id}/stream-token", use: mintStreamToken)
+        group.get("{order_id}", use: get)
+        group.post("{order_id}/transitions", use: transition)
+        group.post("{order_id}/stream-token", use: mintStreamToken)
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -35,7 +35,7 @@ struct OrderController {
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("order_id")
         guard let (order, events) = try await service.store.orderWithEvents(id: id) else { throw APIError.orderNotFound(id) }
         var json = JSONWriter(capacity: 1024)
         json.beginObject()
@@ -49,7 +49,7 @@ struct OrderController {
     }
 
     @Sendable func transition(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("order_id")
         let change = try merchantCommand(TransitionBody.self, from: try await request.rawBody()) { body throws(InputError) in
             try body.change(orderID: id)
         }
@@ -71,10 +71,10 @@ struct OrderController {
         }
     }
 
-    /// `POST /v1/orders/{id}/stream-token`: a fresh token for a page whose
+    /// `POST /v1/orders/{order_id}/stream-token`: a fresh token for a page whose
     /// token expired; tokens given out before keep working until their own expiry.
     @Sendable func mintStreamToken(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("order_id")
         guard try await service.store.order(id: id) != nil else { throw APIError.orderNotFound(id) }
         return json(.ok, WireFormat.encode(credentials.streamGrant(forOrder: id), orderID: id))
     }

@@ -1,7 +1,7 @@
 import Hummingbird
 import NIOCore
 
-/// `GET /v1/orders/{id}/events`: the order's Server-Sent Events stream, or
+/// `GET /v1/orders/{order_id}/events`: the order's Server-Sent Events stream, or
 /// its long-poll for a client whose `Accept` prefers JSON (see
 /// `StreamController+longPoll.swift`). Both end on the connection's event
 /// loop in `SSEConnectionHandler` once they wait for events.
@@ -17,12 +17,12 @@ struct StreamController {
     let metrics: ServiceMetrics
 
     func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("v1/orders/{id}/events", use: events)
+        router.get("v1/orders/{order_id}/events", use: events)
     }
 
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         metrics.streamRequested()
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("order_id")
         try authorize(request, orderID: id)
         if request.headers[.contentLength].map({ $0 != "0" }) ?? false || request.headers[.transferEncoding] != nil {
             // The stream is read until the client leaves; a body would sit unread under it.

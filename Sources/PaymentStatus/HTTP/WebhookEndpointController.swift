@@ -14,12 +14,12 @@ struct WebhookEndpointController {
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.post(use: create)
         group.get(use: list)
-        group.get("{id}", use: get)
-        group.delete("{id}", use: delete)
-        group.post("{id}/rotate-secret", use: rotateSecret)
-        group.get("{id}/messages", use: messages)
-        group.post("{id}/messages/{message_id}/retry", use: retry)
-        group.post("{id}/recover", use: recover)
+        group.get("{endpoint_id}", use: get)
+        group.delete("{endpoint_id}", use: delete)
+        group.post("{endpoint_id}/rotate-secret", use: rotateSecret)
+        group.get("{endpoint_id}/messages", use: messages)
+        group.post("{endpoint_id}/messages/{message_id}/retry", use: retry)
+        group.post("{endpoint_id}/recover", use: recover)
     }
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -45,13 +45,13 @@ struct WebhookEndpointController {
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("endpoint_id")
         guard let endpoint = try await store.endpoint(id: id) else { throw Self.endpointNotFound(id) }
         return json(.ok, WireFormat.encode(endpoint, showingSecret: false))
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("endpoint_id")
         guard try await store.deleteEndpoint(id: id) else { throw Self.endpointNotFound(id) }
         return Response(status: .noContent)
     }
@@ -59,7 +59,7 @@ struct WebhookEndpointController {
     /// A new secret; the one it replaces keeps signing for 24 h, so the
     /// merchant can roll its verifier over without missing a delivery.
     @Sendable func rotateSecret(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("endpoint_id")
         guard
             let endpoint = try await store.rotateSecret(
                 endpointID: id, to: WebhookEndpoint.generateSecret(),
@@ -70,7 +70,7 @@ struct WebhookEndpointController {
 
     /// `?status=pending|delivered|failed` and `?limit=` (1–1000, 100), newest first.
     @Sendable func messages(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("endpoint_id")
         var status: WebhookMessageStatus?
         if let text = request.uri.queryParameters["status"] {
             guard let parsed = WebhookMessageStatus(rawValue: String(text)) else {
@@ -87,7 +87,7 @@ struct WebhookEndpointController {
 
     /// One more attempt of one message, now, whatever its status.
     @Sendable func retry(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("endpoint_id")
         let messageID = try context.parameters.require("message_id")
         guard try await store.retryMessage(endpointID: id, messageID: messageID, now: .now()) else {
             if try await store.endpoint(id: id) == nil { throw Self.endpointNotFound(id) }
@@ -101,7 +101,7 @@ struct WebhookEndpointController {
 
     /// One more attempt of every failed message created since `since`.
     @Sendable func recover(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("endpoint_id")
         let since = try merchantCommand(RecoverMessagesBody.self, from: try await request.rawBody()) { body throws(InputError) in
             try body.time()
         }

@@ -2,10 +2,11 @@ import Hummingbird
 import Logging
 
 /// Gives each request an id (the caller's `X-Request-Id` when it is sane,
-/// else a new one), echoes it in the response, puts it and the id the route names on
-/// the request's logger, and writes one access-log line per request. The
-/// line names the route template, never the raw URL: stream tokens travel
-/// in query strings and must not reach the logs.
+/// else a new one), echoes it in the response, puts it on the request's
+/// logger, and writes one access-log line per request with the route's
+/// parameters (`order_id`, `endpoint_id`, `message_id`). The line names the
+/// route template, never the raw URL: stream tokens travel in query strings
+/// and must not reach the logs.
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let requestID = request.headers[.xRequestID].flatMap { Self.isSane($0) ? $0 : nil } ?? Self.newID()
@@ -22,24 +23,18 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             "status": "\(response.status.code)",
             "duration_ms": "\(Self.milliseconds(ContinuousClock.now - start))",
         ]
-        // Named for what the route's `{id}` is: an order, or a webhook endpoint.
-        if let id = context.parameters.get("id") {
-            metadata[Self.idLabel(route: context.endpointPath)] = Self.capped(id)
+        // Each under its own name (the router's internal captures start with `:`).
+        for (name, value) in context.parameters where !name.hasPrefix(":") {
+            metadata[String(name)] = Self.capped(value)
         }
-        if let messageID = context.parameters.get("message_id") { metadata["message_id"] = Self.capped(messageID) }
         context.logger.info("request", metadata: metadata)
         return response
     }
 
-    /// What the `{id}` of `route` names, as the log calls it.
-    static func idLabel(route: String?) -> String {
-        route?.hasPrefix("/v1/webhook-endpoints/") == true ? "endpoint_id" : "order_id"
-    }
-
     /// Capped: an id longer than any valid one (64) comes from a client that
     /// was refused, and must not fill the log.
-    private static func capped(_ id: String) -> Logger.MetadataValue {
-        "\(id.count > 64 ? id.prefix(64) + "…" : id[...])"
+    private static func capped(_ id: Substring) -> Logger.MetadataValue {
+        "\(id.count > 64 ? id.prefix(64) + "…" : id)"
     }
 
     private static func isSane(_ id: String) -> Bool {

@@ -82,7 +82,7 @@ public final class ServiceMetrics: Sendable {
         static let eventsPruned = "payment_status_events_pruned_total"
     }
 
-    /// One answered request; `route` is the path template (`/v1/orders/{id}`), never the raw path.
+    /// One answered request; `route` is the path template (`/v1/orders/{order_id}`), never the raw path.
     func requestServed(route: String, method: String, status: Int, duration: Duration) {
         let key = route + " " + method + " " + String(status)
         let (counter, timer) = requestCounters.withLock { cache in
