@@ -164,15 +164,16 @@ def case_retries(workdir):
 
 
 def case_isolation(workdir):
-    stuck = set()
-    receiver = Receiver(lambda d: 500 if d.order_id in stuck else 204)
+    # The failing order is known by its amount, which its messages carry: a set filled once the order
+    # exists would let its first delivery, if faster than the set, be answered 204.
+    stuck_amount = 4242
+    receiver = Receiver(lambda d: 500 if (d.json or {}).get("data", {}).get("order", {}).get("amount") == stuck_amount else 204)
     # Retries far apart: the failing order sits in its backoff for the whole case.
     server = PaymentServer(workdir, env=dict(LOCAL, PAYMENT_WEBHOOK_RETRY_SCHEDULE="30,30"))
     try:
         server.wait_healthy()
         register(server, receiver.url)
-        bad = server.create_order()
-        stuck.add(bad["id"])
+        bad = server.create_order(amount=stuck_amount)
         receiver.wait_for(lambda d: any(x.order_id == bad["id"] for x in d), what="the failing order's first attempt")
         server.transition(bad["id"], "processing")
         started = time.monotonic()
