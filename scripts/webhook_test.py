@@ -35,7 +35,7 @@ import uuid
 import standardwebhooks
 
 from testkit.receiver import Receiver
-from testkit.server import PaymentServer, http
+from testkit.server import PaymentServer
 from testkit.wait import wait_until
 
 LOCAL = {"PAYMENT_WEBHOOK_ALLOW_HTTP": "1", "PAYMENT_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1", "LOG_LEVEL": "notice"}
