@@ -167,7 +167,7 @@ def case_isolation(workdir):
     # The failing order is known by its amount, which its messages carry: a set filled once the order
     # exists would let its first delivery, if faster than the set, be answered 204.
     stuck_amount = 4242
-    receiver = Receiver(lambda d: 500 if (d.json or {}).get("data", {}).get("order", {}).get("amount") == stuck_amount else 204)
+    receiver = Receiver(lambda d: 500 if d.order.get("amount") == stuck_amount else 204)
     # Retries far apart: the failing order sits in its backoff for the whole case.
     server = PaymentServer(workdir, env=dict(LOCAL, PAYMENT_WEBHOOK_RETRY_SCHEDULE="30,30"))
     try:

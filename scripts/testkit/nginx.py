@@ -41,8 +41,6 @@ http {{
     fastcgi_temp_path {dir}/tmp/fastcgi;
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 300s;
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         location / {{
@@ -67,7 +65,10 @@ MODES = {
             gzip_min_length 0;
             gzip_types text/event-stream application/json;""",
     "down": PROXY + "            proxy_buffering off;",
-    "receiver": "            return 204;",
+    # Keep-alive without a request limit: the service's pooled connections stay open for the whole run.
+    "receiver": """            keepalive_requests 10000000;
+            keepalive_timeout 300s;
+            return 204;""",
 }
 
 
@@ -144,18 +145,21 @@ class Nginx:
             return self._counted
         complete = gained[:gained.rfind(b"\n") + 1]
         self._read += len(complete)
-        self._counted += sum(1 for line in complete.splitlines() if not line.endswith(b" -"))
+        self._counted += sum(1 for line in complete.splitlines() if self._is_webhook(line))
         return self._counted
 
     def arrivals(self):
         """(webhook-id, arrival in milliseconds since the epoch) of every webhook request answered."""
         out = []
-        for line in self.requests():
-            if line.endswith(b" -"):
-                continue
+        for line in filter(self._is_webhook, self.requests()):
             at, _, message_id = line.decode().partition(" ")
             out.append((message_id, float(at) * 1000))
         return out
+
+    @staticmethod
+    def _is_webhook(line):
+        """A receiver's log line of a webhook request (the readiness probe has no webhook-id: "-")."""
+        return not line.endswith(b" -")
 
     def error_log(self):
         try:

@@ -36,6 +36,10 @@ class Delivery:
         return (self.json or {}).get("data", {}).get("event", {})
 
     @property
+    def order(self):
+        return (self.json or {}).get("data", {}).get("order", {})
+
+    @property
     def order_id(self):
         return self.event.get("order_id")
 
