@@ -17,6 +17,9 @@ Cases (names for `scripts/webhook-test NAME…`):
   kill9       kill -9 cycles mid-delivery on SQLite: every message at least once, same id
   postgres    two instances on PostgreSQL, one killed mid-delivery: its messages taken
               over when the lease ends (needs PAYMENT_TEST_POSTGRES_URL)
+  paused      PAYMENT_WEBHOOK_DELIVERY=off: messages stored, none sent, then all sent in order
+              after a start with it on (SQLite); on PostgreSQL the instance that delivers
+              sends what the one that does not wrote (needs PAYMENT_TEST_POSTGRES_URL)
 Duplicates seen in kill9 and postgres are printed.
 """
 import collections
@@ -449,6 +452,72 @@ def case_postgres(workdir):
         receiver.stop()
 
 
+def case_paused(workdir):
+    receiver = Receiver()
+    # A short poll, so that a worker that ignored the setting would have sent by the time it is checked.
+    env = dict(LOCAL, LOG_LEVEL="info", PAYMENT_WEBHOOK_POLL_SECONDS="0.2")
+    server = PaymentServer(workdir, env=dict(env, PAYMENT_WEBHOOK_DELIVERY="off"), name="paused")
+    try:
+        server.wait_healthy()
+        endpoint = register(server, receiver.url)
+        orders = [server.create_order()["id"] for _ in range(3)]
+        for order_id in orders:
+            server.transition(order_id, "processing")
+        wait_until("the pending gauge to show the six messages",
+                   lambda: server.metric("payment_status_webhook_pending_messages") == 6, timeout=10)
+        time.sleep(1)
+        assert not receiver.snapshot(), f"delivery is off, yet {len(receiver.snapshot())} were sent"
+        assert not server.log_entries("webhook attempt"), "delivery is off, yet attempts were logged"
+        assert len(messages(server, endpoint, "pending")) == 6
+        code, _ = server.terminate()
+        assert code == 0, f"exit status {code}"
+        server.env["PAYMENT_WEBHOOK_DELIVERY"] = "on"
+        server.restart()
+        deliveries = receiver.wait_for(lambda d: len(d) >= 6, what="the six stored messages")
+        for delivery in deliveries:
+            verify(delivery, [endpoint["secret"]])
+        for order_id in orders:
+            seqs = [d.seq for d in deliveries if d.order_id == order_id]
+            assert seqs == [1, 2], f"{order_id}: {seqs}"
+        wait_until("all six recorded delivered", lambda: len(messages(server, endpoint, "delivered")) == 6)
+    finally:
+        server.stop()
+        receiver.stop()
+    print("    SQLite, delivery off: 6 messages stored, 0 sent; after a start with it on: 6 sent, each order in seq order")
+
+    base = os.environ.get("PAYMENT_TEST_POSTGRES_URL")
+    assert base, "PAYMENT_TEST_POSTGRES_URL is not set (eval \"$(scripts/postgres-test-server)\")"
+    name = "webhooks_" + uuid.uuid4().hex[:12]
+    create_database(base, name)
+    url = urllib.parse.urlsplit(base)._replace(path="/" + name).geturl()
+    receiver = Receiver()
+    writer = PaymentServer(workdir, env=dict(env, PAYMENT_WEBHOOK_DELIVERY="off"), name="pg-writer", database=url)
+    sender = None
+    try:
+        writer.wait_healthy()
+        sender = PaymentServer(workdir, env=env, name="pg-sender", database=url, token=writer.token)
+        sender.wait_healthy()
+        endpoint = register(writer, receiver.url)
+        orders = [writer.create_order()["id"] for _ in range(10)]
+        for order_id in orders:
+            writer.transition(order_id, "processing")
+        deliveries = receiver.wait_for(lambda d: len(d) >= 20, what="the writer's 20 messages")
+        wait_until("all 20 recorded delivered", lambda: len(messages(writer, endpoint, "delivered")) == 20)
+        sent_by_writer, sent_by_sender = len(writer.log_entries("webhook attempt")), len(sender.log_entries("webhook attempt"))
+        assert sent_by_writer == 0, f"the instance with delivery off made {sent_by_writer} attempts"
+        assert sent_by_sender == 20, f"the delivering instance logged {sent_by_sender} attempts, not 20"
+        for order_id in orders:
+            seqs = [d.seq for d in deliveries if d.order_id == order_id]
+            assert seqs == [1, 2], f"{order_id}: {seqs}"
+    finally:
+        writer.stop()
+        if sender:
+            sender.stop()
+        receiver.stop()
+    print(f"    PostgreSQL: 20 messages written by the instance with delivery off, "
+          f"{sent_by_sender} attempts by the other, {sent_by_writer} by it")
+
+
 def create_database(base, name):
     """CREATE DATABASE through psql (the test server's role may create databases)."""
     import subprocess
@@ -458,7 +527,7 @@ def create_database(base, name):
 CASES = {
     "signature": case_signature, "retries": case_retries, "isolation": case_isolation, "ordering": case_ordering,
     "redirect": case_redirect, "rebinding": case_rebinding, "shutdown": case_shutdown, "kill9": case_kill9,
-    "postgres": case_postgres,
+    "postgres": case_postgres, "paused": case_paused,
 }
 
 

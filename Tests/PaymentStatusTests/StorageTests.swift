@@ -32,6 +32,24 @@ struct StorageTests {
         #expect(try await store.pragma("foreign_keys") == "1")
         // No checkpoint inside a commit: SQLiteCheckpointer does them beside the writer.
         #expect(try await store.pragma("wal_autocheckpoint") == "0")
+        // The savepoints of a group commit keep their page images in memory, not in a temporary file.
+        #expect(try await store.pragma("temp_store") == "2")
+        try store.close()
+    }
+
+    /// A message's insert finds the order's pending messages through the
+    /// order's index, not by walking all of the endpoint's pending ones
+    /// (which made every transition slower as a down receiver's backlog grew).
+    @Test func theOutboxInsertLooksUpOnlyItsOrdersMessages() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let store = try await scratch.migratedStore()
+        let plan = try await store.dbWriter.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.outboxInsert, arguments: ["m", "e", "o", 1, "{}", 0])
+                .map { row -> String in row["detail"] }
+        }
+        #expect(plan.contains { $0.contains("USING INDEX webhook_messages_order (endpoint_id=? AND order_id=?)") }, "\(plan)")
+        #expect(!plan.contains { $0.contains("webhook_messages_endpoint") }, "\(plan)")
         try store.close()
     }
 

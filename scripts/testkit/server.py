@@ -153,6 +153,10 @@ class PaymentServer:
 
     def requests(self, ignore=("/metrics", "/healthz")):
         """Access-log entries so far, but those of the routes in `ignore` (which the tests poll)."""
+        return [entry for entry in self.log_entries("request") if entry.get("route") not in ignore]
+
+    def log_entries(self, message):
+        """The JSON log lines so far whose message is `message`, across restarts."""
         self.log.flush()
         entries = []
         with open(self.log_path, "rb") as f:
@@ -161,7 +165,7 @@ class PaymentServer:
                     entry = json.loads(line)
                 except ValueError:
                     continue
-                if entry.get("message") == "request" and entry.get("route") not in ignore:
+                if entry.get("message") == message:
                     entries.append(entry)
         return entries
 

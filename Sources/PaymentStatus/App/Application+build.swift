@@ -46,7 +46,7 @@ public struct AppServices: Sendable {
             let webhooks = webhookStore.map {
                 WebhookDeliveryService(
                     store: $0, settings: webhookSettings,
-                    owner: (store as? PostgresStore)?.instanceID ?? OrderService.randomCharacters(12),
+                    owner: (store as? PostgresStore)?.instanceID ?? GeneratedID.random(12),
                     ownsEveryLease: store is SQLiteStore, metrics: metrics, logger: logger)
             }
             let webhookRetention = webhookStore.map {
@@ -79,7 +79,7 @@ public struct AppServices: Sendable {
         case .sqlite(let path):
             try SQLiteStore(path: path)
         case .postgres(let server):
-            try await PostgresStore.open(server, instanceID: OrderService.randomCharacters(12), logger: logger)
+            try await PostgresStore.open(server, instanceID: GeneratedID.random(12), logger: logger)
         }
     }
 }

@@ -36,13 +36,6 @@ public struct OrderService: Sendable {
 
     /// `ord_` and 24 random characters of the id alphabet (about 143 bits).
     static func generateOrderID() -> String {
-        "ord_" + randomCharacters(24)
-    }
-
-    /// `count` random letters and digits from the system's secure generator.
-    static func randomCharacters(_ count: Int) -> String {
-        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<count).map { _ in alphabet.randomElement(using: &generator)! })
+        "ord_" + GeneratedID.random(24)
     }
 }

@@ -45,6 +45,13 @@ public final class WebhookDeliveryService: Service {
     public func wake() { doorbell.ring() }
 
     public func run() async throws {
+        guard settings.delivers else {
+            // Nothing is sent from here; the gauges still show the backlog
+            // growing, which is what an operator watches while it is off.
+            logger.notice("webhook delivery is off on this instance (PAYMENT_WEBHOOK_DELIVERY=off): messages are stored, not sent")
+            await cancelWhenGracefulShutdown { await self.reportBacklog() }
+            return
+        }
         if ownsEveryLease {
             do { try await store.releaseLeases(owner: nil) } catch {
                 logger.error("could not release the webhook leases of an earlier run", metadata: ["error": "\(error)"])

@@ -49,7 +49,7 @@ public struct WebhookEndpoint: Sendable, Equatable {
     }
 
     /// `we_` and 24 random letters and digits.
-    static func generateID() -> String { "we_" + OrderService.randomCharacters(24) }
+    static func generateID() -> String { "we_" + GeneratedID.random(24) }
 
     /// How long the secret replaced by a rotation keeps signing.
     public static let rotationOverlap: Duration = .seconds(86_400)

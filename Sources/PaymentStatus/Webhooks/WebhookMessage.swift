@@ -61,6 +61,8 @@ public struct OutboxBacklog: Sendable, Equatable {
 }
 
 extension OutboundMessage {
-    /// `msg_` and 24 random letters and digits: the `webhook-id`, unique per endpoint and event.
-    static func generateID() -> String { "msg_" + OrderService.randomCharacters(24) }
+    /// `msg_`, the time, and 16 random letters and digits (95 bits): the
+    /// `webhook-id`, unique per endpoint and event. The time comes first so
+    /// that the outbox's primary key grows at its end (see `GeneratedID`).
+    static func generateID(at time: Timestamp) -> String { "msg_" + GeneratedID.timeOrdered(at: time, randomCount: 16) }
 }

@@ -1,6 +1,10 @@
 /// How webhooks to the merchant are sent (the `PAYMENT_WEBHOOK_*` settings).
 public struct WebhookSettings: Sendable {
     public var policy = WebhookURLPolicy()
+    /// Whether this instance sends the outbox. Off, it still writes every
+    /// message with its event and sends none: on PostgreSQL the instances
+    /// that deliver take them; on SQLite they wait for a start with it on.
+    public var delivers = true
     public var schedule = RetrySchedule.standard
     /// Attempts in flight at once, over every endpoint.
     public var maxInFlight = 64
@@ -21,6 +25,14 @@ public struct WebhookSettings: Sendable {
     public init() {}
 
     init(environment value: (String) -> String?) throws(ConfigurationError) {
+        if let text = value("PAYMENT_WEBHOOK_DELIVERY") {
+            switch text.lowercased() {
+            case "on": delivers = true
+            case "off": delivers = false
+            default:
+                throw ConfigurationError(setting: "PAYMENT_WEBHOOK_DELIVERY", message: "must be 'on' or 'off', got '\(text)'")
+            }
+        }
         policy.allowHTTP = Self.flag(value("PAYMENT_WEBHOOK_ALLOW_HTTP"))
         policy.allowPrivateNetworks = Self.flag(value("PAYMENT_WEBHOOK_ALLOW_PRIVATE_NETWORKS"))
         if let text = value("PAYMENT_WEBHOOK_RETRY_SCHEDULE") {

@@ -10,19 +10,25 @@ extension SQLiteStore {
         let endpoints = try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM webhook_endpoints WHERE status = 'enabled'"))
         guard !endpoints.isEmpty else { return }
         let data = WireFormat.webhookData(event: event, order: order)
-        // Due now, or when the order's pending message before it is next tried
-        // if that is later: it cannot go before it anyway (see the due index).
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO webhook_messages (id, endpoint_id, order_id, seq, data, created_at, next_attempt_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(?6, coalesce((
-                SELECT max(next_attempt_at) FROM webhook_messages
-                WHERE endpoint_id = ?2 AND order_id = ?3 AND status = 'pending'), ?6)))
-            """)
+        let statement = try db.cachedStatement(sql: outboxInsert)
         for endpoint in endpoints {
             try statement.execute(arguments: [
-                OutboundMessage.generateID(), endpoint, event.orderID, event.seq, data,
+                OutboundMessage.generateID(at: event.at), endpoint, event.orderID, event.seq, data,
                 event.at.millisecondsSince1970,
             ])
         }
     }
+
+    /// A message's insert. It is due now, or when the order's pending message before it is next tried
+    /// if that is later: it cannot go before it anyway (see the due index).
+    /// The look-up names its index: left to itself SQLite takes the one on
+    /// (endpoint_id, status), which walks every pending message of the
+    /// endpoint, so while a receiver is down each transition got slower
+    /// as its backlog grew (58 transitions/s after a few thousand).
+    static let outboxInsert = """
+        INSERT INTO webhook_messages (id, endpoint_id, order_id, seq, data, created_at, next_attempt_at)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(?6, coalesce((
+            SELECT max(next_attempt_at) FROM webhook_messages INDEXED BY webhook_messages_order
+            WHERE endpoint_id = ?2 AND order_id = ?3 AND status = 'pending'), ?6)))
+        """
 }
