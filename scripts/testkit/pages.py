@@ -5,7 +5,6 @@ shop) and plays the merchant's back end for the page: `POST
 token with the API token the page never sees. Every request is counted.
 """
 import json
-import os
 import threading
 import time
 import urllib.parse
