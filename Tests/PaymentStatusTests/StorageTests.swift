@@ -40,7 +40,7 @@ struct StorageTests {
     /// A message's insert finds the order's pending messages through the
     /// order's index, not by walking all of the endpoint's pending ones
     /// (which made every transition slower as a down receiver's backlog grew).
-    @Test func theOutboxInsertLooksUpOnlyItsOrdersMessages() async throws {
+    @Test func theOutboxQueriesReadOnlyWhatTheyNeed() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let store = try await scratch.migratedStore()
@@ -50,6 +50,18 @@ struct StorageTests {
         }
         #expect(plan.contains { $0.contains("USING INDEX webhook_messages_order (endpoint_id=? AND order_id=?)") }, "\(plan)")
         #expect(!plan.contains { $0.contains("webhook_messages_endpoint") }, "\(plan)")
+        // The gauges count the pending messages only, not every message kept.
+        let backlog = try await store.dbWriter.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.backlogQuery).map { row -> String in row["detail"] }
+        }
+        #expect(backlog.contains { $0.contains("webhook_messages_due") }, "\(backlog)")
+        // A listing reads one status's newest messages down the index, no sort of them all.
+        let page = try await store.dbWriter.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.pageOfStatus, arguments: ["e", "failed", 100])
+                .map { row -> String in row["detail"] }
+        }
+        #expect(page.contains { $0.contains("webhook_messages_endpoint (endpoint_id=? AND status=?)") }, "\(page)")
+        #expect(!page.contains { $0 == "USE TEMP B-TREE FOR ORDER BY" }, "\(page)")
         try store.close()
     }
 

@@ -98,6 +98,40 @@ struct WebhookOutboxTests {
         }
     }
 
+    /// Listing merges the statuses newest first and stops at the limit; a
+    /// status keeps only its own. Five orders made a millisecond apart, each
+    /// with one message: o1 and o4 delivered, o2 failed, the rest pending.
+    @Test(arguments: StoreKind.allCases)
+    func messagesAreListedNewestFirstAcrossStatuses(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let endpoint = Self.endpoint()
+            try await store.insertEndpoint(endpoint)
+            let start = Timestamp.now()
+            for index in 1...5 {
+                _ = try await store.createOrder(try Self.draft("o\(index)"), id: "o\(index)", at: start.adding(.milliseconds(index)))
+            }
+            let claimed = try await Self.claimAll(store, at: start.adding(.seconds(1)))
+            let attempt = WebhookAttempt(at: start, statusCode: 204, error: nil, durationMilliseconds: 1)
+            for message in claimed {
+                switch message.orderID {
+                case "o1", "o4": try await store.record(attempt, of: message, verdict: .delivered, owner: "test")
+                case "o2": try await store.record(attempt, of: message, verdict: .failed, owner: "test")
+                default: break
+                }
+            }
+            func listed(_ status: WebhookMessageStatus?, _ limit: Int) async throws -> [String] {
+                try #require(try await store.messages(endpointID: endpoint.id, status: status, limit: limit)).map { "\($0.orderID) \($0.status)" }
+            }
+            #expect(try await listed(nil, 10) == ["o5 pending", "o4 delivered", "o3 pending", "o2 failed", "o1 delivered"])
+            #expect(try await listed(nil, 3) == ["o5 pending", "o4 delivered", "o3 pending"])
+            #expect(try await listed(nil, 2) == ["o5 pending", "o4 delivered"])
+            #expect(try await listed(.delivered, 10) == ["o4 delivered", "o1 delivered"])
+            #expect(try await listed(.delivered, 1) == ["o4 delivered"])
+            #expect(try await listed(.failed, 10) == ["o2 failed"])
+            #expect(try await listed(.pending, 10) == ["o5 pending", "o3 pending"])
+        }
+    }
+
     /// A message is written in its event's transaction: while the transition's
     /// transaction is open nobody sees its message, after the commit everyone
     /// does, and a rollback takes both away.

@@ -5,11 +5,17 @@ extension PostgresStore {
     public func messages(endpointID: String, status: WebhookMessageStatus?, limit: Int) async throws -> [WebhookMessageRecord]? {
         try await Self.translatingErrors {
             // One statement, so one snapshot: the endpoint, its messages and their attempts agree.
+            let statuses = (status.map { [$0] } ?? WebhookMessageStatus.allCases).map(\.rawValue)
             let rows = try await rows("""
                 WITH endpoint AS (SELECT id FROM webhook_endpoints WHERE id = \(endpointID)),
+                -- Status by status down the (endpoint_id, status, created_at) index,
+                -- each read stopping after the limit, then merged: a filter on "any
+                -- status or this one" could not use the index and sorted them all.
                 page AS (
-                    SELECT m.id, m.order_id, m.seq, m.status, m.created_at, m.next_attempt_at FROM webhook_messages m
-                    WHERE m.endpoint_id = \(endpointID) AND (\(status?.rawValue)::text IS NULL OR m.status = \(status?.rawValue))
+                    SELECT m.* FROM unnest(\(statuses)::text[]) AS s (status) CROSS JOIN LATERAL (
+                        SELECT m.id, m.order_id, m.seq, m.status, m.created_at, m.next_attempt_at FROM webhook_messages m
+                        WHERE m.endpoint_id = \(endpointID) AND m.status = s.status
+                        ORDER BY m.created_at DESC, m.seq DESC, m.id DESC LIMIT \(Int64(limit))) m
                     ORDER BY m.created_at DESC, m.seq DESC, m.id DESC LIMIT \(Int64(limit))
                 )
                 SELECT e.id, p.id, p.order_id, p.seq, p.status, p.created_at, p.next_attempt_at,

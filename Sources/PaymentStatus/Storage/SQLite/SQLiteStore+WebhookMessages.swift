@@ -7,11 +7,21 @@ extension SQLiteStore {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM webhook_endpoints WHERE id = ?", arguments: [endpointID]) != nil else {
                 return nil
             }
-            let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT id, order_id, seq, status, created_at, next_attempt_at FROM webhook_messages
-                WHERE endpoint_id = ?1 AND (?2 IS NULL OR status = ?2)
-                ORDER BY created_at DESC, seq DESC, id DESC LIMIT ?3
-                """), arguments: [endpointID, status?.rawValue, limit])
+            // Newest first, read status by status down the (endpoint_id, status,
+            // created_at) index and merged: each read stops after `limit` rows.
+            // One query filtering on "any status or this one" could not use the
+            // index and sorted every message the endpoint ever had.
+            let page = try db.cachedStatement(sql: Self.pageOfStatus)
+            var rows: [Row] = []
+            for wanted in status.map({ [$0] }) ?? WebhookMessageStatus.allCases {
+                rows += try Row.fetchAll(page, arguments: [endpointID, wanted.rawValue, limit])
+            }
+            rows.sort { a, b in
+                let keyA: (Int64, Int, String) = (a["created_at"], a["seq"], a["id"])
+                let keyB: (Int64, Int, String) = (b["created_at"], b["seq"], b["id"])
+                return keyA > keyB
+            }
+            rows = Array(rows.prefix(limit))
             let attempts = try db.cachedStatement(sql: """
                 SELECT at, status_code, error, duration_ms FROM webhook_attempts WHERE message_id = ? ORDER BY number
                 """)
@@ -61,13 +71,27 @@ extension SQLiteStore {
 
     public func outboxBacklog() async throws -> OutboxBacklog {
         try await dbWriter.read { db in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT count(*) AS pending, min(created_at) AS oldest FROM webhook_messages WHERE status = 'pending'
-                """)
+            let row = try Row.fetchOne(db, sql: Self.backlogQuery)
             let oldest: Int64? = row?["oldest"]
             return OutboxBacklog(pending: row?["pending"] ?? 0, oldestPendingCreatedAt: oldest.map(Timestamp.init(millisecondsSince1970:)))
         }
     }
+
+    /// An endpoint's newest messages of one status.
+    static let pageOfStatus = """
+        SELECT id, order_id, seq, status, created_at, next_attempt_at FROM webhook_messages
+        WHERE endpoint_id = ?1 AND status = ?2
+        ORDER BY created_at DESC, seq DESC, id DESC LIMIT ?3
+        """
+
+    /// The gauges' query, every 2 s. It names the index of pending messages:
+    /// left to itself SQLite read the whole `(endpoint_id, status,
+    /// created_at)` index, delivered messages of the retention's 30 days
+    /// included (50 ms per million messages, for a handful pending).
+    static let backlogQuery = """
+        SELECT count(*) AS pending, min(created_at) AS oldest FROM webhook_messages INDEXED BY webhook_messages_due
+        WHERE status = 'pending'
+        """
 
     public func deleteFinishedMessages(before cutoff: Timestamp, limit: Int) async throws -> Int {
         try await batcher.write { db in
