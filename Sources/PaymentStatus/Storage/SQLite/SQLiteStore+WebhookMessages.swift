@@ -84,10 +84,11 @@ extension SQLiteStore {
         ORDER BY created_at DESC, seq DESC, id DESC LIMIT ?3
         """
 
-    /// The gauges' query, every 2 s. It names the index of pending messages:
-    /// left to itself SQLite read the whole `(endpoint_id, status,
-    /// created_at)` index, delivered messages of the retention's 30 days
-    /// included (50 ms per million messages, for a handful pending).
+    /// The gauges' query, every 2 s. It names the index of pending messages,
+    /// which carries `created_at` (migration 0006): left to itself SQLite
+    /// read the whole `(endpoint_id, status, created_at)` index, delivered
+    /// messages of the retention's 30 days included (50 ms per million
+    /// messages, for a handful pending).
     static let backlogQuery = """
         SELECT count(*) AS pending, min(created_at) AS oldest FROM webhook_messages INDEXED BY webhook_messages_due
         WHERE status = 'pending'
