@@ -5,7 +5,7 @@ import Testing
 
 /// `GET /client/payment-status.js` and its types, as a checkout page on
 /// another origin loads them.
-@Suite("The browser client's files")
+@Suite("The browser client's files", .timeLimit(.minutes(2)))
 struct ClientModuleTests {
     @Test(arguments: [
         ("/client/payment-status.js", "text/javascript; charset=utf-8", "watchPayment"),

@@ -4,7 +4,7 @@ import Testing
 
 /// The Dockerfile, the compose files and the script that builds and checks
 /// the image with a real Docker engine (`scripts/image-test`).
-@Suite("Dockerfile and image test script")
+@Suite("Dockerfile and image test script", .timeLimit(.minutes(2)))
 struct DeploymentFilesTests {
     static let repo = URL(fileURLWithPath: TestService.migrations).deletingLastPathComponent()
 

@@ -24,7 +24,7 @@ import Testing
 /// it; the refused connection stays open, and the handler can still write
 /// the response and end it. And, the other way round, unrefused, that same
 /// exit closes the connection (so the refusal is what keeps it).
-@Suite("Hummingbird under the stream hand-over")
+@Suite("Hummingbird under the stream hand-over", .timeLimit(.minutes(2)))
 struct HummingbirdHandOverTests {
     @Test func aHandedOverConnectionOutlivesItsTaskAndStaysTheHandlers() async throws {
         try await Self.request("/held") { connection, record in

@@ -8,7 +8,7 @@ import Testing
 /// The handler that writes a handed-over stream, on a testing channel with a
 /// real hub and a real SQLite store: what it writes, in which order, and
 /// when it ends the response and closes the connection.
-@Suite("Stream connection handler")
+@Suite("Stream connection handler", .timeLimit(.minutes(2)))
 struct SSEConnectionHandlerTests {
     /// A store holding order `o1` with `initiated → processing → succeeded`, and those events.
     static func storeWithHistory() async throws -> (SQLiteStore, [PaymentEvent], StorageTests.Scratch) {

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 @testable import PaymentStatus
 
-@Suite("SQLite store and migrations")
+@Suite("SQLite store and migrations", .timeLimit(.minutes(2)))
 struct StorageTests {
     /// A fresh database file in its own temporary folder.
     struct Scratch {

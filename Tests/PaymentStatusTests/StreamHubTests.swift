@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 @testable import PaymentStatus
 
-@Suite("Stream hub")
+@Suite("Stream hub", .timeLimit(.minutes(2)))
 struct StreamHubTests {
     static func event(_ order: String, _ seq: Int, _ status: PaymentStatus = .processing) -> PaymentEvent {
         PaymentEvent(orderID: order, seq: seq, status: status, previous: nil, source: .api, eventID: nil, reason: nil, at: .now())

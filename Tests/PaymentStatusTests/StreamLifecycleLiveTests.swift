@@ -3,7 +3,7 @@ import Testing
 
 /// The phases after the hand-over: a stream writing, a long-poll held, and
 /// every way either ends. Pure values, no channel.
-@Suite("Stream lifecycle: live, held and ending")
+@Suite("Stream lifecycle: live, held and ending", .timeLimit(.minutes(2)))
 struct StreamLifecycleLiveTests {
     typealias F = LifecycleFixture
 

@@ -45,7 +45,7 @@ enum LifecycleFixture {
 /// The phases up to the hand-over: what the route drives, and what happens
 /// on the connection and the hub while it reads the history. Pure values,
 /// no channel.
-@Suite("Stream lifecycle: opening and hand-over")
+@Suite("Stream lifecycle: opening and hand-over", .timeLimit(.minutes(2)))
 struct StreamLifecycleOpeningTests {
     typealias F = LifecycleFixture
 
