@@ -395,11 +395,7 @@ def case_kill9(workdir):
 
 
 def case_postgres(workdir):
-    base = os.environ.get("PAYMENT_TEST_POSTGRES_URL")
-    assert base, "PAYMENT_TEST_POSTGRES_URL is not set (eval \"$(scripts/postgres-test-server)\")"
-    name = "webhooks_" + uuid.uuid4().hex[:12]
-    create_database(base, name)
-    url = urllib.parse.urlsplit(base)._replace(path="/" + name).geturl()
+    url = fresh_postgres_database()
     gate = threading.Event()
     gate.set()
 
@@ -452,6 +448,13 @@ def case_postgres(workdir):
         receiver.stop()
 
 
+def check_created_then_processing(deliveries, orders):
+    """Each order's two messages arrived once each, seq 1 before seq 2."""
+    for order_id in orders:
+        seqs = [d.seq for d in deliveries if d.order_id == order_id]
+        assert seqs == [1, 2], f"{order_id}: {seqs}"
+
+
 def case_paused(workdir):
     receiver = Receiver()
     # A short poll, so that a worker that ignored the setting would have sent by the time it is checked.
@@ -476,20 +479,14 @@ def case_paused(workdir):
         deliveries = receiver.wait_for(lambda d: len(d) >= 6, what="the six stored messages")
         for delivery in deliveries:
             verify(delivery, [endpoint["secret"]])
-        for order_id in orders:
-            seqs = [d.seq for d in deliveries if d.order_id == order_id]
-            assert seqs == [1, 2], f"{order_id}: {seqs}"
+        check_created_then_processing(deliveries, orders)
         wait_until("all six recorded delivered", lambda: len(messages(server, endpoint, "delivered")) == 6)
     finally:
         server.stop()
         receiver.stop()
     print("    SQLite, delivery off: 6 messages stored, 0 sent; after a start with it on: 6 sent, each order in seq order")
 
-    base = os.environ.get("PAYMENT_TEST_POSTGRES_URL")
-    assert base, "PAYMENT_TEST_POSTGRES_URL is not set (eval \"$(scripts/postgres-test-server)\")"
-    name = "webhooks_" + uuid.uuid4().hex[:12]
-    create_database(base, name)
-    url = urllib.parse.urlsplit(base)._replace(path="/" + name).geturl()
+    url = fresh_postgres_database()
     receiver = Receiver()
     writer = PaymentServer(workdir, env=dict(env, PAYMENT_WEBHOOK_DELIVERY="off"), name="pg-writer", database=url)
     sender = None
@@ -506,9 +503,7 @@ def case_paused(workdir):
         sent_by_writer, sent_by_sender = len(writer.log_entries("webhook attempt")), len(sender.log_entries("webhook attempt"))
         assert sent_by_writer == 0, f"the instance with delivery off made {sent_by_writer} attempts"
         assert sent_by_sender == 20, f"the delivering instance logged {sent_by_sender} attempts, not 20"
-        for order_id in orders:
-            seqs = [d.seq for d in deliveries if d.order_id == order_id]
-            assert seqs == [1, 2], f"{order_id}: {seqs}"
+        check_created_then_processing(deliveries, orders)
     finally:
         writer.stop()
         if sender:
@@ -518,10 +513,15 @@ def case_paused(workdir):
           f"{sent_by_sender} attempts by the other, {sent_by_writer} by it")
 
 
-def create_database(base, name):
-    """CREATE DATABASE through psql (the test server's role may create databases)."""
+def fresh_postgres_database():
+    """The URL of a new, empty database on the test PostgreSQL server, made through psql (the test server's
+    role may create databases)."""
     import subprocess
+    base = os.environ.get("PAYMENT_TEST_POSTGRES_URL")
+    assert base, "PAYMENT_TEST_POSTGRES_URL is not set (eval \"$(scripts/postgres-test-server)\")"
+    name = "webhooks_" + uuid.uuid4().hex[:12]
     subprocess.run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"], check=True, stdout=subprocess.DEVNULL)
+    return urllib.parse.urlsplit(base)._replace(path="/" + name).geturl()
 
 
 CASES = {
