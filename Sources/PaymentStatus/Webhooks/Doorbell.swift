@@ -18,8 +18,8 @@ final class Doorbell: Sendable {
         waiter?.resume()
     }
 
-    /// Returns at the next ring (at once if one is kept), or after `timeout`.
-    /// One waiter at a time.
+    /// Returns at the next ring (at once if one is kept), after `timeout`,
+    /// or when its task is cancelled. One waiter at a time.
     func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForRing() }
@@ -34,17 +34,31 @@ final class Doorbell: Sendable {
         }
     }
 
+    /// Returns at the next ring, or when its task is cancelled: the wait's
+    /// sleeper, cancelled with it, rings nobody, and a wait that outlived its
+    /// cancellation held the delivery service (and whatever awaited it, a
+    /// test run among them) for good.
     private func waitForRing() async {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state -> Bool in
-                if state.rung {
-                    state.rung = false
-                    return true
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.rung {
+                        state.rung = false
+                        return true
+                    }
+                    // Cancelled before the handler below could find a waiter.
+                    if Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
                 }
-                state.waiter = continuation
-                return false
+                if now { continuation.resume() }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
         }
     }
 }
