@@ -37,29 +37,27 @@ struct StorageTests {
         try store.close()
     }
 
-    /// A message's insert finds the order's pending messages through the
+    /// The outbox's frequent queries go down the index made for them: a
+    /// message's insert finds the order's pending messages through the
     /// order's index, not by walking all of the endpoint's pending ones
-    /// (which made every transition slower as a down receiver's backlog grew).
+    /// (which made every transition slower as a down receiver's backlog
+    /// grew); the gauges count the pending messages alone; a listing reads one
+    /// status's newest messages without sorting them all.
     @Test func theOutboxQueriesReadOnlyWhatTheyNeed() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let store = try await scratch.migratedStore()
-        let plan = try await store.dbWriter.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.outboxInsert, arguments: ["m", "e", "o", 1, "{}", 0])
-                .map { row -> String in row["detail"] }
+        func plan(_ sql: String, _ arguments: StatementArguments = []) async throws -> [String] {
+            try await store.dbWriter.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { row -> String in row["detail"] }
+            }
         }
-        #expect(plan.contains { $0.contains("USING INDEX webhook_messages_order (endpoint_id=? AND order_id=?)") }, "\(plan)")
-        #expect(!plan.contains { $0.contains("webhook_messages_endpoint") }, "\(plan)")
-        // The gauges count the pending messages only, not every message kept.
-        let backlog = try await store.dbWriter.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.backlogQuery).map { row -> String in row["detail"] }
-        }
+        let insert = try await plan(SQLiteStore.outboxInsert, ["m", "e", "o", 1, "{}", 0])
+        #expect(insert.contains { $0.contains("USING INDEX webhook_messages_order (endpoint_id=? AND order_id=?)") }, "\(insert)")
+        #expect(!insert.contains { $0.contains("webhook_messages_endpoint") }, "\(insert)")
+        let backlog = try await plan(SQLiteStore.backlogQuery)
         #expect(backlog.contains { $0.contains("COVERING INDEX webhook_messages_due") }, "\(backlog)")
-        // A listing reads one status's newest messages down the index, no sort of them all.
-        let page = try await store.dbWriter.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.pageOfStatus, arguments: ["e", "failed", 100])
-                .map { row -> String in row["detail"] }
-        }
+        let page = try await plan(SQLiteStore.pageOfStatus, ["e", "failed", 100])
         #expect(page.contains { $0.contains("webhook_messages_endpoint (endpoint_id=? AND status=?)") }, "\(page)")
         #expect(!page.contains { $0 == "USE TEMP B-TREE FOR ORDER BY" }, "\(page)")
         try store.close()
