@@ -64,6 +64,11 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (a kill -9 between the head and
+                    # the body): nothing was delivered, and nobody is left to answer.
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 delivery = Delivery(self.path, headers, body)
                 with receiver.lock:
