@@ -12,6 +12,8 @@ Cases (names for `scripts/webhook-test NAME…`):
   ordering    per order, seq order under concurrent transitions and random failures
   redirect    a 3xx is a failure and is not followed
   rebinding   a name that resolves to 127.0.0.1 at delivery time is refused
+  https       an https receiver trusted through PAYMENT_WEBHOOK_CA_FILE gets signed deliveries;
+              one whose certificate names another host gets none, and its messages fail
   shutdown    SIGTERM during slow attempts: they finish and are recorded; those that outlast
               the drain period are cut and sent again after the restart, not lost
   kill9       kill -9 cycles mid-delivery on SQLite: every message at least once, same id
@@ -27,6 +29,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -282,6 +285,50 @@ def case_rebinding(workdir):
         receiver.stop()
 
 
+def certificate(workdir, name, alt_name):
+    """A self-signed certificate for `alt_name` (openssl); (certificate file, key file)."""
+    crt, key = os.path.join(workdir, f"{name}.crt"), os.path.join(workdir, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", f"/CN={name}", "-addext", f"subjectAltName={alt_name}",
+                    "-keyout", key, "-out", crt], check=True, capture_output=True)
+    return crt, key
+
+
+def case_https(workdir):
+    good = certificate(workdir, "receiver", "DNS:localhost")
+    wrong = certificate(workdir, "elsewhere", "DNS:elsewhere.example")
+    trusted = os.path.join(workdir, "trusted.pem")
+    with open(trusted, "w") as out:
+        out.write(open(good[0]).read() + open(wrong[0]).read())
+    receiver = Receiver(tls=good)
+    impostor = Receiver(tls=wrong)
+    # https only: plain http is not allowed here, and both receivers are trusted,
+    # so the impostor fails on its certificate's name alone.
+    env = {"PAYMENT_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1", "LOG_LEVEL": "notice",
+           "PAYMENT_WEBHOOK_RETRY_SCHEDULE": "0.1", "PAYMENT_WEBHOOK_CA_FILE": trusted}
+    server = PaymentServer(workdir, env=env)
+    try:
+        server.wait_healthy()
+        endpoint = register(server, receiver.url)
+        elsewhere = register(server, impostor.url)
+        order = server.create_order()
+        [delivery] = receiver.wait_for(lambda ds: len(ds) >= 1, what="the https delivery")
+        payload = verify(delivery, [endpoint["secret"]])
+        assert payload["data"]["order"]["id"] == order["id"], payload
+        assert delivery.headers["host"] == f"localhost:{receiver.port}", delivery.headers
+        [failed] = wait_until("the impostor's message to fail", lambda: messages(server, elsewhere, "failed"))
+        errors = [a["error"] for a in failed["attempts"]]
+        assert all(a["status_code"] is None for a in failed["attempts"]) and len(errors) == 2, failed
+        assert impostor.snapshot() == [], "a delivery was sent to a receiver whose certificate names another host"
+        assert impostor.handshakes_refused >= 2, impostor.handshakes_refused
+        print(f"    1 delivery over https verified; impostor: {len(errors)} attempts refused at the handshake "
+              f"({impostor.handshakes_refused} handshakes), error: {errors[0]}")
+    finally:
+        server.stop()
+        receiver.stop()
+        impostor.stop()
+
+
 def case_shutdown(workdir):
     receiver = Receiver(lambda d: (time.sleep(1.5), 204)[1])
     server = PaymentServer(workdir, env=LOCAL)
@@ -526,7 +573,8 @@ def fresh_postgres_database():
 
 CASES = {
     "signature": case_signature, "retries": case_retries, "isolation": case_isolation, "ordering": case_ordering,
-    "redirect": case_redirect, "rebinding": case_rebinding, "shutdown": case_shutdown, "kill9": case_kill9,
+    "redirect": case_redirect, "rebinding": case_rebinding, "https": case_https, "shutdown": case_shutdown,
+    "kill9": case_kill9,
     "postgres": case_postgres, "paused": case_paused,
 }
 

@@ -9,6 +9,7 @@ so a test can make an endpoint fail on demand.
     receiver.stop()
 """
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,9 +51,11 @@ class Delivery:
 
 class Receiver:
     """An HTTP server on 127.0.0.1 that records deliveries and answers
-    `answer(delivery)`: a status code, or (status, extra headers)."""
+    `answer(delivery)`: a status code, or (status, extra headers). Given
+    `tls=(certificate file, key file)` it speaks https, and its URL names
+    localhost (the name its certificate is for)."""
 
-    def __init__(self, answer=None):
+    def __init__(self, answer=None, tls=None):
         self.deliveries = []
         self.lock = threading.Lock()
         self.answer = answer or (lambda delivery: 204)
@@ -92,6 +95,26 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hooks"
+        self.handshakes_refused = 0
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            listening = self.server.socket
+            self.server.socket = context.wrap_socket(listening, server_side=True, do_handshake_on_connect=False)
+            original = self.server.get_request
+
+            def get_request():
+                connection, address = original()
+                try:
+                    connection.do_handshake()
+                except (ssl.SSLError, OSError):
+                    receiver.handshakes_refused += 1
+                    connection.close()
+                    raise
+                return connection, address
+
+            self.server.get_request = get_request
+            self.url = f"https://localhost:{self.port}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

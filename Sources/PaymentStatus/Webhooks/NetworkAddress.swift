@@ -7,7 +7,7 @@ import Darwin
 /// An IP address a webhook URL names or resolves to, and whether it is one
 /// of the public internet's: webhooks must not reach the service's own
 /// machine, its private network or its cloud's metadata service (SSRF).
-public enum NetworkAddress: Sendable, Equatable, CustomStringConvertible {
+public enum NetworkAddress: Sendable, Hashable, CustomStringConvertible {
     case v4([UInt8])
     case v6([UInt8])
 

@@ -59,7 +59,8 @@ public final class WebhookDeliveryService: Service {
         }
         // Made here, not at init: an HTTP client must be shut down, and services
         // that are opened but never run (tests, commands) would leak one.
-        let sender = WebhookSender(policy: settings.policy, maxConnectionsPerHost: settings.maxInFlight)
+        let sender = WebhookSender(
+            policy: settings.policy, maxConnectionsPerHost: settings.maxInFlight, extraTrustRoots: settings.extraTrustRoots)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.reportBacklog() }

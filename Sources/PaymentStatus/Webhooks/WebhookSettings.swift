@@ -1,6 +1,11 @@
+import NIOSSL
+
 /// How webhooks to the merchant are sent (the `PAYMENT_WEBHOOK_*` settings).
 public struct WebhookSettings: Sendable {
     public var policy = WebhookURLPolicy()
+    /// Authorities trusted for `https` receivers besides the system's
+    /// (`PAYMENT_WEBHOOK_CA_FILE`): a merchant on a private CA, and tests.
+    public var extraTrustRoots: [NIOSSLCertificate] = []
     /// Whether this instance sends the outbox. Off, it still writes every
     /// message with its event and sends none: on PostgreSQL the instances
     /// that deliver take them; on SQLite they wait for a start with it on.
@@ -35,6 +40,14 @@ public struct WebhookSettings: Sendable {
         }
         policy.allowHTTP = Self.flag(value("PAYMENT_WEBHOOK_ALLOW_HTTP"))
         policy.allowPrivateNetworks = Self.flag(value("PAYMENT_WEBHOOK_ALLOW_PRIVATE_NETWORKS"))
+        if let path = value("PAYMENT_WEBHOOK_CA_FILE"), !path.isEmpty {
+            do { extraTrustRoots = try NIOSSLCertificate.fromPEMFile(path) } catch {
+                throw ConfigurationError(setting: "PAYMENT_WEBHOOK_CA_FILE", message: "must name a readable PEM file of certificates (\(path): \(error))")
+            }
+            guard !extraTrustRoots.isEmpty else {
+                throw ConfigurationError(setting: "PAYMENT_WEBHOOK_CA_FILE", message: "holds no certificate (\(path))")
+            }
+        }
         if let text = value("PAYMENT_WEBHOOK_RETRY_SCHEDULE") {
             schedule = try RetrySchedule(parsing: text, from: "PAYMENT_WEBHOOK_RETRY_SCHEDULE")
         }

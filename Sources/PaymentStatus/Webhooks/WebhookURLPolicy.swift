@@ -12,6 +12,10 @@ import Foundation
 public struct WebhookURLPolicy: Sendable {
     public var allowHTTP: Bool
     public var allowPrivateNetworks: Bool
+    /// How a host name becomes addresses: the system's resolver. A test
+    /// gives its own to play a name that answers differently each time,
+    /// which a real resolver here cannot be made to do.
+    var resolve: @Sendable (String) async -> Result<[NetworkAddress], ResolutionFailed> = HostResolver.addresses(of:)
 
     public init(allowHTTP: Bool = false, allowPrivateNetworks: Bool = false) {
         self.allowHTTP = allowHTTP
@@ -54,7 +58,7 @@ public struct WebhookURLPolicy: Sendable {
     /// would take is not ours to choose.
     public func addresses(of target: WebhookTarget) async throws(URLRefused) -> [NetworkAddress] {
         let addresses: [NetworkAddress]
-        switch await HostResolver.addresses(of: target.host) {
+        switch await resolve(target.host) {
         case .success(let found): addresses = found
         case .failure(let failure): throw URLRefused("has a host that does not resolve (\(failure.reason))")
         }

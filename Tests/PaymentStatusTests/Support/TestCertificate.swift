@@ -11,13 +11,16 @@ struct TestCertificate: Sendable {
     /// The serial number, as `openssl` prints it (hex, upper case).
     let serial: String
 
-    /// A self-signed certificate (ECDSA P-256) named `name` in `folder`.
-    static func selfSigned(in folder: String, name: String) throws -> TestCertificate {
+    /// A self-signed certificate (ECDSA P-256) named `name` in `folder`,
+    /// valid for `subjectAltName`.
+    static func selfSigned(
+        in folder: String, name: String, subjectAltName: String = "DNS:localhost,IP:127.0.0.1"
+    ) throws -> TestCertificate {
         let certificate = "\(folder)/\(name).crt"
         let key = "\(folder)/\(name).key"
         try openssl([
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-            "-subj", "/CN=\(name)", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-subj", "/CN=\(name)", "-addext", "subjectAltName=\(subjectAltName)",
             "-keyout", key, "-out", certificate,
         ])
         return try TestCertificate(certificate: certificate, key: key)
