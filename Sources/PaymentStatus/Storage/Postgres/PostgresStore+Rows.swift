@@ -1,20 +1,9 @@
-import Logging
 import PostgresNIO
 
 /// The PostgreSQL codec: the only place where its rows become domain values.
 extension PostgresStore {
     static let orderColumns = "o.id, o.status, o.amount, o.currency, o.metadata, o.version, o.created_at, o.updated_at"
     static let eventColumns = "e.order_id, e.seq, e.status, e.previous, e.source, e.event_id, e.reason, e.at"
-
-    static func fetchOrder(_ connection: PostgresConnection, id: String, forUpdate: Bool = false, logger: Logger) async throws -> Order? {
-        let rows = try await connection.query(
-            "SELECT \(unescaped: orderColumns) FROM orders o WHERE o.id = \(id)\(unescaped: forUpdate ? " FOR UPDATE" : "")",
-            logger: logger)
-        return try await rows.collect().first.map { row in
-            var cells = Cells(row)
-            return try cells.order()
-        }
-    }
 
     static func decodeEvents(_ rows: [PostgresRow]) throws -> [PaymentEvent] {
         try rows.map { row in

@@ -45,63 +45,16 @@ extension PostgresStore {
     public func apply(
         _ change: StatusChange, at time: Timestamp, committed: @escaping @Sendable (PaymentEvent) -> Void
     ) async throws -> ChangeOutcome {
-        let outcome = try await transaction { connection in try await self.apply(change, at: time, on: connection) }
-        if case .applied(_, let event) = outcome { committed(event) }
-        return outcome
+        try await changes.apply(change, at: time, committed: committed) { batch in
+            try await self.transaction { connection in try await self.apply(batch, on: connection) }
+        }
     }
 
     /// One status change inside a transaction the caller opened on
-    /// `connection` (and commits): the whole of a transition's SQL. Tests hold
-    /// such a transaction open to commit it late.
+    /// `connection` (and commits). Tests hold such a transaction open to
+    /// commit it late.
     func apply(_ change: StatusChange, at time: Timestamp, on connection: PostgresConnection) async throws -> ChangeOutcome {
-        let logger = self.logger
-        // The row lock serialises every change of this order, across instances.
-        guard let order = try await Self.fetchOrder(connection, id: change.orderID, forUpdate: true, logger: logger) else {
-            return .orderNotFound
-        }
-        // A statement of its own, so that its snapshot, taken after the lock was
-        // granted, sees an event that a transaction holding the lock before just
-        // committed (a join in the locking statement would not: PostgreSQL
-        // re-reads only the locked row when the lock is granted late).
-        if let eventID = change.eventID {
-            let rows = try await connection.query("""
-                SELECT \(unescaped: Self.eventColumns) FROM events e WHERE e.order_id = \(order.id) AND e.event_id = \(eventID)
-                """, logger: logger).collect()
-            if let original = try Self.decodeEvents(rows).first {
-                return .duplicate(order: order, original: original)
-            }
-        }
-        let event: PaymentEvent
-        switch order.nextEvent(for: change, at: time) {
-        case .success(let next): event = next
-        case .failure(let refused): return .refused(refused.verdict, order: order)
-        }
-        let ms = time.millisecondsSince1970
-        // The event, the order's new state, its webhook messages (the outbox,
-        // one per enabled endpoint) and the announcement in one round trip;
-        // the announcement leaves with the commit.
-        _ = try await connection.query("""
-            WITH appended AS (
-                INSERT INTO events (order_id, seq, status, previous, source, event_id, reason, at, occurred_at)
-                VALUES (\(event.orderID), \(event.seq), \(event.status.rawValue), \(event.previous?.rawValue),
-                        \(event.source.rawValue), \(event.eventID), \(event.reason), \(ms),
-                        \(change.occurredAt?.millisecondsSince1970))
-            ), moved AS (
-                UPDATE orders SET status = \(event.status.rawValue), version = \(event.seq), updated_at = \(ms)
-                WHERE id = \(order.id)
-            ), outbox AS (
-                \(unescaped: Self.outboxInsert)
-                SELECT \(unescaped: Self.newMessageID), w.id, \(event.orderID), \(event.seq),
-                       \(WireFormat.webhookData(event: event, order: order.asOf(event))), \(ms),
-                       -- Not due before the order's pending message before it (see the due index).
-                       GREATEST(\(ms), (
-                           SELECT max(p.next_attempt_at) FROM webhook_messages p
-                           WHERE p.endpoint_id = w.id AND p.order_id = \(event.orderID) AND p.status = 'pending'))
-                FROM webhook_endpoints w WHERE w.status = 'enabled'
-            )
-            SELECT pg_notify(\(Self.channel), \(self.notice(event)))
-            """, logger: logger).collect()
-        return .applied(order: order.asOf(event), event: event)
+        try await apply([ChangeQueue.Change(change: change, time: time)], on: connection)[0]
     }
 
     public func secret(named name: String, orStore candidate: String) async throws -> (value: String, created: Bool) {
@@ -122,7 +75,7 @@ extension PostgresStore {
     static let newMessageID = "'msg_' || replace(gen_random_uuid()::text, '-', '')"
 
     /// The `NOTIFY` payload announcing `event` to the other instances.
-    private func notice(_ event: PaymentEvent) -> String {
+    func notice(_ event: PaymentEvent) -> String {
         EventNotice(instance: instanceID, event: event).payload(maxLength: maxInlinePayload)
     }
 

@@ -3,9 +3,10 @@ import PostgresNIO
 import Synchronization
 
 /// The shared store for several instances: PostgreSQL through a pool of
-/// connections. Each write is one transaction that locks the order's row and
-/// announces its event on `channel` with `pg_notify`, which PostgreSQL
-/// delivers to every listening instance only once the transaction commits.
+/// connections. A write locks the order's row and announces its event on
+/// `channel` with `pg_notify`, which PostgreSQL delivers to every listening
+/// instance only once the transaction commits; status changes that arrive
+/// together share a transaction (`ChangeQueue`).
 /// With the default `synchronous_commit = on`, a returned write is on disk.
 public final class PostgresStore: PaymentStore {
     /// The notification channel every instance listens on.
@@ -20,6 +21,8 @@ public final class PostgresStore: PaymentStore {
     /// Payloads longer than this (PostgreSQL refuses 8000 bytes and more)
     /// carry the order id and `seq` only, and listeners read the event.
     let maxInlinePayload: Int
+    /// The status changes waiting for their group commit.
+    let changes = ChangeQueue()
     private let running: Task<Void, Never>
 
     /// Starts the connection pool; it connects at the first query.

@@ -1,0 +1,140 @@
+import Foundation
+import PostgresNIO
+import Testing
+@testable import PaymentStatus
+
+/// PostgreSQL's group commit of status changes (`ChangeQueue`): changes that
+/// arrive while a batch commits share the next transaction, an order appears
+/// once per batch, and a change that fails in a batch fails alone.
+@Suite("PostgreSQL group commit", .timeLimit(.minutes(2)))
+struct PostgresGroupCommitTests {
+    typealias Stores = FeedTests.FeedOrderingTests
+
+    /// Holds `order`'s row lock on a connection of its own while `body`
+    /// runs, so that a batch holding a change of that order waits for it;
+    /// rolls back after.
+    static func holdingLock(
+        on order: String, _ location: PostgresLocation, _ body: (PostgresConnection) async throws -> Void
+    ) async throws {
+        let holder = try await Stores.connect(location, 300)
+        _ = try await holder.query("BEGIN", logger: TestService.logger).collect()
+        _ = try await holder.query("SELECT id FROM orders WHERE id = \(order) FOR UPDATE", logger: TestService.logger).collect()
+        do {
+            try await body(holder)
+        } catch {
+            try? await holder.close()
+            throw error
+        }
+        _ = try await holder.query("ROLLBACK", logger: TestService.logger).collect()
+        try await holder.close()
+    }
+
+    /// Waits until one of the store's connections waits for a row lock.
+    static func untilABatchWaitsForALock(_ store: PostgresStore) async throws {
+        try await eventually(10, "a batch waits for the held row lock") {
+            let rows = try await store.client.query("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE application_name = 'payment-status' AND wait_event_type = 'Lock'
+                """, logger: TestService.logger).collect()
+            return try rows.first?.decode(Int.self) == 1
+        }
+    }
+
+    static func untilWaiting(_ store: PostgresStore, _ count: Int) async throws {
+        try await eventually(10, "\(count) changes wait for a batch") { store.changes.counts.waiting == count }
+    }
+
+    static func processing(_ id: String, reason: String? = nil) -> StatusChange {
+        StatusChange(orderID: id, status: .processing, source: .api, reason: reason)
+    }
+
+    /// While a batch waits behind a lock, eleven changes queue: the ten of
+    /// distinct orders share the next transaction, and a second change of one
+    /// of them waits for the one after, so each order still moves one
+    /// transaction after another, in order.
+    @Test func changesThatWaitMeanwhileShareOneTransactionEachOrderOnce() async throws {
+        try await Stores.withTwoStores { store, _, location in
+            let ids = (0...10).map { "o\($0)" }
+            for id in ids { _ = try await store.createOrder(try Stores.draft(), id: id, at: .now()) }
+            let submit: @Sendable (StatusChange) -> Task<(String, ChangeOutcome), any Error> = { change in
+                Task { (change.orderID, try await store.apply(change, at: .now())) }
+            }
+            var submitted: [Task<(String, ChangeOutcome), any Error>] = []
+            try await Self.holdingLock(on: "o0", location) { _ in
+                submitted.append(submit(Self.processing("o0")))
+                try await Self.untilABatchWaitsForALock(store)
+                for id in ids.dropFirst() { submitted.append(submit(Self.processing(id))) }
+                try await Self.untilWaiting(store, 10)
+                submitted.append(submit(StatusChange(orderID: "o5", status: .succeeded, source: .api)))
+                try await Self.untilWaiting(store, 11)
+            }
+            var outcomes: [String: [ChangeOutcome]] = [:]
+            for task in submitted {
+                let (id, outcome) = try await task.value
+                outcomes[id, default: []].append(outcome)
+            }
+            let counts = store.changes.counts
+            #expect(counts.transactions == 3 && counts.writes == 12, "\(counts)")
+            for id in ids {
+                guard case .applied = outcomes[id]?.first else { Issue.record("\(id): \(String(describing: outcomes[id]))"); continue }
+            }
+            let history = try #require(try await store.orderWithEvents(id: "o5"))
+            #expect(history.1.map(\.status) == [.initiated, .processing, .succeeded] && history.0.version == 3)
+            print("group commit on PostgreSQL: \(counts.writes) changes in \(counts.transactions) transactions")
+        }
+    }
+
+    /// One change of a batch fails in the database (a trigger refuses it):
+    /// the batch is rolled back and its changes tried again one per
+    /// transaction, so the others are applied and only that one fails.
+    @Test func aChangeThatFailsInItsBatchFailsAlone() async throws {
+        try await Stores.withTwoStores { store, _, location in
+            _ = try await store.client.query("""
+                CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.reason = 'refuse me' THEN RAISE EXCEPTION 'refused on purpose'; END IF;
+                    RETURN NEW;
+                END $$
+                """, logger: TestService.logger).collect()
+            _ = try await store.client.query(
+                "CREATE TRIGGER refuse_marked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_marked()",
+                logger: TestService.logger
+            ).collect()
+            let ids = (0...5).map { "o\($0)" }
+            for id in ids { _ = try await store.createOrder(try Stores.draft(), id: id, at: .now()) }
+            let submit: @Sendable (StatusChange) -> Task<(String, Result<ChangeOutcome, any Error>), Never> = { change in
+                Task { (change.orderID, await Result { try await store.apply(change, at: .now()) }) }
+            }
+            var submitted: [Task<(String, Result<ChangeOutcome, any Error>), Never>] = []
+            try await Self.holdingLock(on: "o0", location) { _ in
+                submitted.append(submit(Self.processing("o0")))
+                try await Self.untilABatchWaitsForALock(store)
+                for id in ids.dropFirst() { submitted.append(submit(Self.processing(id, reason: id == "o3" ? "refuse me" : nil))) }
+                try await Self.untilWaiting(store, 5)
+            }
+            var results: [String: Result<ChangeOutcome, any Error>] = [:]
+            for task in submitted {
+                let (id, result) = await task.value
+                results[id] = result
+            }
+            for id in ids where id != "o3" {
+                guard case .success(.applied) = results[id] else {
+                    Issue.record("\(id) was not applied: \(String(describing: results[id]))"); continue
+                }
+            }
+            guard case .failure = results["o3"] else {
+                Issue.record("the refused change did not fail: \(String(describing: results["o3"]))"); return
+            }
+            #expect(try await store.order(id: "o3")?.version == 1)
+            // o0's batch, then the four others one by one (the failed batch and the failed change commit nothing).
+            let counts = store.changes.counts
+            #expect(counts.transactions == 5 && counts.writes == 5, "\(counts)")
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
