@@ -97,6 +97,24 @@ struct PropertyTests {
         }
     }
 
+    /// A relay drops its own instance's notices unread by their prefix: every
+    /// payload an instance writes has it, full or bare, and no other
+    /// instance's does, not even one whose id starts with the same letters.
+    @Test func anInstancesOwnNoticesAreKnownByTheirPrefixAndNoOtherIs() {
+        var random = Generator(state: Self.seed &+ 7)
+        let own = "8F0C1B7E-5C55-4C1D-9A57-2E1F6F5A0D11"
+        let prefix = EventNotice.ownPrefix(instance: own)
+        for _ in 0..<Self.cases {
+            let event = Self.event(&random)
+            for maxLength in [7900, 20] {
+                #expect(EventNotice(instance: own, event: event).payload(maxLength: maxLength).hasPrefix(prefix))
+                for other in [own + "0", String(own.dropLast()), "i1", ""] {
+                    #expect(!EventNotice(instance: other, event: event).payload(maxLength: maxLength).hasPrefix(prefix))
+                }
+            }
+        }
+    }
+
     @Test func signatureHeadersParseWhatIsSignedAndNeverCrashOnGarbage() {
         var random = Generator(state: Self.seed &+ 3)
         for _ in 0..<Self.cases {

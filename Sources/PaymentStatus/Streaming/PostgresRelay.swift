@@ -22,6 +22,8 @@ public final class PostgresRelay: Service {
     let pingInterval: Duration
     /// Told of every other instance's commit: webhook delivery wakes on it.
     let remoteCommitted: @Sendable () -> Void
+    /// How this instance's own notices begin (`EventNotice.ownPrefix`).
+    private let ownPrefix: String
 
     /// Connections made so far (the first one included); read by tests.
     public var connections: Int { counter.withLock { $0 } }
@@ -40,6 +42,7 @@ public final class PostgresRelay: Service {
         self.hub = hub
         self.logger = logger
         self.pingInterval = pingInterval
+        self.ownPrefix = EventNotice.ownPrefix(instance: store.instanceID)
     }
 
     /// The `application_name` of the listening connection, per instance.
@@ -117,6 +120,8 @@ public final class PostgresRelay: Service {
 
     /// Hands one notified event to the hub, reading it when the notice does not carry it.
     private func relay(_ payload: String) async throws {
+        // This instance's own: its streams had the event straight after the commit.
+        if payload.hasPrefix(ownPrefix) { return }
         let notice: EventNotice
         do {
             notice = try EventNotice(payload: payload)
