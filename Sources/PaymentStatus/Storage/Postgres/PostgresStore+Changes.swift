@@ -1,4 +1,4 @@
-import Foundation
+import NIOCore
 import PostgresNIO
 
 /// Status changes on PostgreSQL, several in one transaction.
@@ -94,7 +94,7 @@ extension PostgresStore {
     /// JSON array, which carries NULLs where PostgreSQL's arrays of the
     /// client library cannot.
     private func write(_ appended: [AppendedEvent], on connection: PostgresConnection) async throws {
-        let rows = String(decoding: try JSONEncoder().encode(appended.map(\.row)), as: UTF8.self)
+        let rows = AppendedEvent.recordset(appended)
         _ = try await connection.query("""
             WITH input AS (
                 SELECT * FROM json_to_recordset(\(rows)::json) AS i(
@@ -133,25 +133,29 @@ private struct AppendedEvent {
     let data: String
     let notice: String
 
-    /// One element of the JSON array the write statement reads; nil fields are left out, and read as NULL.
-    var row: Row {
-        Row(
-            order_id: event.orderID, seq: event.seq, status: event.status.rawValue, previous: event.previous?.rawValue,
-            source: event.source.rawValue, event_id: event.eventID, reason: event.reason,
-            at: event.at.millisecondsSince1970, occurred_at: occurredAt?.millisecondsSince1970, data: data, notice: notice)
-    }
-
-    struct Row: Encodable {
-        let order_id: String
-        let seq: Int
-        let status: String
-        let previous: String?
-        let source: String
-        let event_id: String?
-        let reason: String?
-        let at: Int64
-        let occurred_at: Int64?
-        let data: String
-        let notice: String
+    /// The JSON array the write statement reads, one object per event, its
+    /// keys the recordset's columns; a nil is written as null and read as NULL.
+    static func recordset(_ appended: [AppendedEvent]) -> String {
+        var json = JSONWriter(capacity: 64 + appended.reduce(0) { $0 + $1.data.utf8.count + $1.notice.utf8.count + 192 })
+        json.beginArray()
+        for item in appended {
+            let event = item.event
+            json.beginObject()
+            json.key("order_id"); json.string(event.orderID)
+            json.key("seq"); json.integer(event.seq)
+            json.key("status"); json.string(event.status.rawValue)
+            json.key("previous"); json.string(event.previous?.rawValue)
+            json.key("source"); json.string(event.source.rawValue)
+            json.key("event_id"); json.string(event.eventID)
+            json.key("reason"); json.string(event.reason)
+            json.key("at"); json.integer(event.at.millisecondsSince1970)
+            json.key("occurred_at")
+            if let occurredAt = item.occurredAt { json.integer(occurredAt.millisecondsSince1970) } else { json.null() }
+            json.key("data"); json.string(item.data)
+            json.key("notice"); json.string(item.notice)
+            json.endObject()
+        }
+        json.endArray()
+        return String(buffer: json.buffer)
     }
 }
