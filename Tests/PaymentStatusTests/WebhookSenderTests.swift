@@ -133,6 +133,33 @@ struct WebhookSenderTests {
         #expect(clients == 2)
     }
 
+    /// A name that resolves to two addresses, the first refusing connections
+    /// (nothing listens on 127.0.0.3): the attempt connects to the second
+    /// straight away, as a client given the name would, instead of failing
+    /// or waiting out its timeout on the first.
+    @Test func anAddressThatRefusesTheConnectionGivesWayToTheNext() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let certificate = try TestCertificate.selfSigned(in: folder.path, name: "receiver", subjectAltName: "DNS:\(Self.name)")
+        let receiver = try await TLSReceiver(certificate: certificate)
+        var policy = WebhookURLPolicy(allowHTTP: true, allowPrivateNetworks: true)
+        policy.resolve = { host in
+            if let literal = NetworkAddress(literal: host) { return .success([literal]) }
+            guard host == Self.name else { return .failure(ResolutionFailed(host: host, reason: "not in this test")) }
+            return .success(["127.0.0.3", "127.0.0.1"].map { NetworkAddress(literal: $0)! })
+        }
+        let sender = WebhookSender(
+            policy: policy, maxConnectionsPerHost: 4, extraTrustRoots: try NIOSSLCertificate.fromPEMFile(certificate.certificate))
+        let https = await sender.send(Self.message(to: "https://\(Self.name):\(receiver.port)/hooks"))
+        let refused = await sender.send(Self.message(to: "http://127.0.0.3:\(receiver.port)/hooks"))
+        await sender.shutdown()
+        await receiver.stop()
+        #expect(https.statusCode == 204, "\(https)")
+        #expect(receiver.receivedHosts == ["\(Self.name):\(receiver.port)"])
+        // Alone, the refusing address fails the attempt, saying so.
+        #expect(refused.statusCode == nil && refused.error?.contains("refused") == true, "\(refused)")
+    }
+
     @Test func pastItsCapacityAClientIsClosedWhenItsLastAttemptEnds() async throws {
         let clients = PinnedClients(configuration: HTTPClient.Configuration(), capacity: 1)
         let one = NetworkAddress(literal: "127.0.0.1")!

@@ -1,12 +1,19 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Makes one attempt of one message: the URL checked again on the addresses
 /// its host resolves to now, and the connection made to the first of those
-/// very addresses (an `http` URL by address, an `https` one through a client
+/// very addresses that takes it (an `http` URL by address, an `https` one through a client
 /// pinned to it, its certificate checked against the name), so a name that
 /// changes after the check cannot take the attempt elsewhere; the body
 /// signed, a 2xx within the timeout wanted, redirects not followed (a 3xx is
@@ -34,6 +41,11 @@ final class WebhookSender: Sendable {
             decompression: .disabled)
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerHost)
+        // A refused connection fails the attempt at once (the next address is
+        // tried, or the message waits for its retry) instead of being tried
+        // again until the timeout, holding a delivery slot 10 s per attempt
+        // to a receiver that is down.
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         pinned = PinnedClients(configuration: configuration)
         self.policy = policy
@@ -59,9 +71,9 @@ final class WebhookSender: Sendable {
         do {
             let target = try parsedTargets.target(of: message.url, policy: policy)
             let addresses = try await policy.addresses(of: target)
-            guard let address = addresses.first else { throw URLRefused("has a host that resolves to no address") }
+            guard !addresses.isEmpty else { throw URLRefused("has a host that resolves to no address") }
             let pinsTheName = target.scheme == "https" && NetworkAddress(literal: target.host) == nil
-            var request = HTTPClientRequest(url: pinsTheName ? target.url : target.url(connectingTo: address))
+            var request = HTTPClientRequest(url: target.url)
             request.method = .POST
             let body = WireFormat.webhookBody(message)
             let timestamp = Timestamp.now().millisecondsSince1970 / 1000
@@ -76,10 +88,14 @@ final class WebhookSender: Sendable {
                     id: message.id, timestamp: timestamp, body: body.readableBytesView, secrets: message.secrets))
             request.body = .bytes(body)
             let deadline = NIODeadline.now() + TimeAmount(Self.timeout)
-            let code =
-                pinsTheName
-                ? try await pinned.with(host: target.host, address: address) { try await Self.post(request, deadline, on: $0) }
-                : try await Self.post(request, deadline, on: client)
+            let code = try await Self.firstTaking(addresses, deadline) { [request] address in
+                if pinsTheName {
+                    return try await pinned.with(host: target.host, address: address) { try await Self.post(request, deadline, on: $0) }
+                }
+                var byAddress = request
+                byAddress.url = target.url(connectingTo: address)
+                return try await Self.post(byAddress, deadline, on: client)
+            }
             if (300..<400).contains(code) { return attempt(code, "redirects are not followed") }
             return attempt(code, nil)
         } catch let refused as URLRefused {
@@ -87,6 +103,19 @@ final class WebhookSender: Sendable {
         } catch {
             return attempt(nil, Self.describe(error))
         }
+    }
+
+    /// `attempt` on the checked addresses, in the resolver's order of
+    /// preference, until one takes the connection: the next one is tried
+    /// when one refuses it (nothing was sent yet), as a client given the
+    /// name would, all within the one timeout.
+    private static func firstTaking(
+        _ addresses: [NetworkAddress], _ deadline: NIODeadline, _ attempt: (NetworkAddress) async throws -> Int
+    ) async throws -> Int {
+        for address in addresses.dropLast() {
+            do { return try await attempt(address) } catch where neverConnected(error) && NIODeadline.now() < deadline {}
+        }
+        return try await attempt(addresses[addresses.count - 1])
     }
 
     /// Sends the request and reads at most 64 KiB of the answer; its status code.
@@ -98,6 +127,16 @@ final class WebhookSender: Sendable {
             if received >= maxResponseBytes { break }
         }
         return Int(response.status.code)
+    }
+
+    /// Whether the attempt failed before a connection was made, so that
+    /// nothing was sent and another address may be tried.
+    static func neverConnected(_ error: any Error) -> Bool {
+        if error is NIOConnectionError { return true }
+        if let io = error as? IOError { return [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains(io.errnoCode) }
+        if let channel = error as? ChannelError, case .connectTimeout = channel { return true }
+        if let client = error as? HTTPClientError { return client == .connectTimeout }
+        return false
     }
 
     /// A short, stable description for the attempt's `error`.
