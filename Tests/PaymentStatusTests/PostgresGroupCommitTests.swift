@@ -131,6 +131,49 @@ struct PostgresGroupCommitTests {
             #expect(counts.transactions == 5 && counts.writes == 5, "\(counts)")
         }
     }
+
+    /// The store's connections go dark mid-batch (through a relay that stops
+    /// carrying bytes and tells neither end): the batch is answered
+    /// `StoreUnavailable` once the answer timeout has passed, instead of
+    /// waiting forever and holding every change queued behind it; those go
+    /// on, on new connections, and nothing of the cut batch was kept.
+    @Test func aBatchOnAConnectionThatWentDarkFailsAndTheQueueGoesOn() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        guard case .postgres(let location) = database.location else { throw TestFailure("not PostgreSQL") }
+        let relay = try await TCPRelay(to: location.host, port: location.port)
+        var relayed = location
+        relayed.port = relay.port
+        let store = try await PostgresStore.open(
+            relayed, instanceID: "dark", logger: TestService.logger, answerTimeout: .seconds(2))
+        try await database.closing(store) {
+            try await store.migrate(migrations: TestService.migrations)
+            for id in ["o1", "o2"] { _ = try await store.createOrder(try Stores.draft(), id: id, at: .now()) }
+            relay.goDark()
+            let stuck = Task { await Result { try await store.apply(Self.processing("o1"), at: .now()) } }
+            try await eventually(10, "the first change's batch to be committing") {
+                let counts = store.changes.counts
+                return counts.draining && counts.waiting == 0
+            }
+            let behind = Task { await Result { try await store.apply(Self.processing("o2"), at: .now()) } }
+            let cut = try await withTimeout(60, "the batch on the dark connection") { await stuck.value }
+            guard case .failure(let error) = cut, error is StoreUnavailable else {
+                Issue.record("the batch on the dark connection did not fail StoreUnavailable: \(cut)"); return
+            }
+            // Another pooled connection may have gone dark too: the change behind
+            // fails the same way on it, or commits on a new one; it does not wait forever.
+            let next = try await withTimeout(60, "the change queued behind") { await behind.value }
+            if case .failure(let error) = next, !(error is StoreUnavailable) {
+                Issue.record("the change queued behind failed otherwise: \(error)")
+            }
+            try await eventually(30, "a change to commit on a new connection") {
+                if case .applied = try? await store.apply(Self.processing("o1", reason: "again"), at: .now()) { return true }
+                return false
+            }
+            let events = try await store.events(orderID: "o1", after: 0, limit: 10)
+            #expect(events.map(\.reason) == [nil, "again"], "the cut batch left nothing: \(events)")
+        }
+        await relay.stop()
+    }
 }
 
 extension Result where Failure == any Error {

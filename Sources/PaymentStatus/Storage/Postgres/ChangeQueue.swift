@@ -36,10 +36,11 @@ final class ChangeQueue: Sendable {
         let continuation: CheckedContinuation<ChangeOutcome, any Error>
     }
 
-    /// Transactions committed, the changes they carried and the changes
-    /// waiting for a batch, for tests and benchmarks.
-    var counts: (transactions: Int, writes: Int, waiting: Int) {
-        state.withLock { ($0.transactions, $0.writes, $0.waiting.count) }
+    /// Transactions committed, the changes they carried, the changes
+    /// waiting for a batch and whether a batch is on its way, for tests and
+    /// benchmarks.
+    var counts: (transactions: Int, writes: Int, waiting: Int, draining: Bool) {
+        state.withLock { ($0.transactions, $0.writes, $0.waiting.count, $0.draining) }
     }
 
     init(maxBatch: Int = 64) {

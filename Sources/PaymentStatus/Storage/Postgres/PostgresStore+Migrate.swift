@@ -13,7 +13,7 @@ extension PostgresStore {
     @discardableResult
     public func migrate(directory: String) async throws -> [String] {
         let files = try MigrationFile.load(from: directory)
-        return try await transaction { [logger] connection in
+        return try await transaction(answerWithin: nil) { [logger] connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS schema_migrations (

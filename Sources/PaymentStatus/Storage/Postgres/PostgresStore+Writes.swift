@@ -79,11 +79,18 @@ extension PostgresStore {
         EventNotice(instance: instanceID, event: event).payload(maxLength: maxInlinePayload)
     }
 
-    /// Runs `body` in a transaction on a pooled connection: committed when
-    /// it returns, rolled back when it throws.
+    /// `transaction` within the store's `answerTimeout` (see `withConnection`).
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await transaction(answerWithin: answerTimeout, body)
+    }
+
+    /// Runs `body` in a transaction on a pooled connection: committed when
+    /// it returns, rolled back when it throws. `answerWithin` as `withConnection`'s.
+    func transaction<T: Sendable>(
+        answerWithin answerTimeout: Duration?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
         let logger = self.logger
-        return try await withConnection { connection in
+        return try await withConnection(answerWithin: answerTimeout) { connection in
             try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
         }
     }

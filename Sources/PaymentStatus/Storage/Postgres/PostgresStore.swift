@@ -1,6 +1,5 @@
 import Logging
 import PostgresNIO
-import Synchronization
 
 /// The shared store for several instances: PostgreSQL through a pool of
 /// connections. A write locks the order's row and announces its event on
@@ -21,13 +20,17 @@ public final class PostgresStore: PaymentStore {
     /// Payloads longer than this (PostgreSQL refuses 8000 bytes and more)
     /// carry the order id and `seq` only, and listeners read the event.
     let maxInlinePayload: Int
+    /// How long a leased connection may go without answering before it is
+    /// taken for dead (`withConnection`).
+    let answerTimeout: Duration
     /// The status changes waiting for their group commit.
     let changes = ChangeQueue()
     private let running: Task<Void, Never>
 
     /// Starts the connection pool; it connects at the first query.
     public static func open(
-        _ location: PostgresLocation, instanceID: String, logger: Logger, maxInlinePayload: Int = 7900
+        _ location: PostgresLocation, instanceID: String, logger: Logger, maxInlinePayload: Int = 7900,
+        answerTimeout: Duration = .seconds(10)
     ) async throws -> PostgresStore {
         let client = PostgresClient(configuration: try location.clientConfiguration(), backgroundLogger: logger)
         // The pool must run before the first lease, or it warns at every start.
@@ -39,12 +42,12 @@ public final class PostgresStore: PaymentStore {
         for await _ in started {}
         return PostgresStore(
             client: client, running: running, location: location, logger: logger, instanceID: instanceID,
-            maxInlinePayload: maxInlinePayload)
+            maxInlinePayload: maxInlinePayload, answerTimeout: answerTimeout)
     }
 
     private init(
         client: PostgresClient, running: Task<Void, Never>, location: PostgresLocation, logger: Logger, instanceID: String,
-        maxInlinePayload: Int
+        maxInlinePayload: Int, answerTimeout: Duration
     ) {
         self.client = client
         self.running = running
@@ -52,6 +55,7 @@ public final class PostgresStore: PaymentStore {
         self.logger = logger
         self.instanceID = instanceID
         self.maxInlinePayload = maxInlinePayload
+        self.answerTimeout = answerTimeout
     }
 
     public func close() async throws {
@@ -134,54 +138,4 @@ public final class PostgresStore: PaymentStore {
             _ = try await rows("SELECT count(*) FROM schema_migrations")
         }
     }
-
-    // MARK: - Connections
-
-    /// How long a request waits for a pooled connection before it is answered
-    /// 503: while PostgreSQL is unreachable the pool keeps trying to connect,
-    /// and requests must not hang meanwhile.
-    static let leaseTimeout: Duration = .seconds(5)
-
-    /// Runs `body` on a pooled connection, failing with `StoreUnavailable`
-    /// when none is had within `leaseTimeout`. Once `body` runs it is never
-    /// interrupted: a query cut in the middle would leave its outcome unknown.
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leased = LeaseFlag()
-        let client = self.client
-        return try await Self.translatingErrors {
-            try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    try await client.withConnection { connection in
-                        leased.value.store(true, ordering: .relaxed)
-                        return try await body(connection)
-                    }
-                }
-                group.addTask {
-                    try await Task.sleep(for: Self.leaseTimeout)
-                    if !leased.value.load(ordering: .relaxed) {
-                        throw StoreUnavailable("no PostgreSQL connection within \(Self.leaseTimeout)")
-                    }
-                    return nil
-                }
-                while let result = try await group.next() {
-                    if let value = result {
-                        group.cancelAll()
-                        return value
-                    }
-                }
-                throw CancellationError()
-            }
-        }
-    }
-
-    /// The rows of one query, on a pooled connection.
-    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        let logger = self.logger
-        return try await withConnection { connection in try await connection.query(query, logger: logger).collect() }
-    }
-}
-
-/// Set once a connection was leased (read by the lease timeout).
-private final class LeaseFlag: Sendable {
-    let value = Atomic<Bool>(false)
 }
