@@ -413,7 +413,10 @@ def check_at_least_once(deliveries, acknowledged, label):
 
 def case_kill9(workdir):
     receiver = Receiver(lambda d: (time.sleep(0.02), 204)[1])
-    server = PaymentServer(workdir, env=dict(LOCAL, PAYMENT_WEBHOOK_RETRY_SCHEDULE="0.2,0.5,1,2"))
+    # Leases of an hour: what a killed process was sending is sent again
+    # because the next start releases its leases, not because they ran out.
+    server = PaymentServer(workdir, env=dict(LOCAL, PAYMENT_WEBHOOK_RETRY_SCHEDULE="0.2,0.5,1,2",
+                                             PAYMENT_WEBHOOK_LEASE_SECONDS="3600"))
     acknowledged = set()
     try:
         server.wait_healthy()
