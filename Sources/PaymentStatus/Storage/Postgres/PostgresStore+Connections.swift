@@ -34,30 +34,30 @@ extension PostgresStore {
     func withConnection<T: Sendable>(
         answerWithin answerTimeout: Duration?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let lease = Lease()
-        let answer = Answer<T>()
+        let call = ConnectionCall<T>()
         let client = self.client
         return try await Self.translatingErrors {
             try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
-                    answer.resumes(continuation)
+                    call.resumes(continuation)
                     let work = Task {
                         do {
                             let value = try await client.withConnection { connection in
                                 // A connection leased after the lease timeout answered goes
                                 // back unused: nobody waits for what `body` would do.
-                                try lease.take(connection)
+                                try call.take(connection)
                                 return try await body(connection)
                             }
-                            answer.give(.success(value))
+                            call.give(.success(value))
                         } catch {
-                            answer.give(.failure(error))
+                            call.give(.failure(error))
                         }
                     }
                     let timer = Task {
                         guard (try? await Task.sleep(for: Self.leaseTimeout)) != nil else { return }
-                        guard let leased = lease.leasedOrGiveUp() else {
-                            answer.give(.failure(StoreUnavailable("no PostgreSQL connection within \(Self.leaseTimeout)")))
+                        guard let leased = call.leasedOrGiveUp(
+                            StoreUnavailable("no PostgreSQL connection within \(Self.leaseTimeout)"))
+                        else {
                             work.cancel()
                             return
                         }
@@ -66,12 +66,12 @@ extension PostgresStore {
                         guard (try? await Task.sleep(until: due)) != nil else { return }
                         let closing: EventLoopFuture<Void> = leased.connection.close()
                         closing.whenComplete { _ in }
-                        answer.give(.failure(StoreUnavailable("PostgreSQL did not answer within \(answerTimeout); the connection was closed")))
+                        call.give(.failure(StoreUnavailable("PostgreSQL did not answer within \(answerTimeout); the connection was closed")))
                     }
-                    answer.started(work: work, timer: timer)
+                    call.started(work: work, timer: timer)
                 }
             } onCancel: {
-                answer.cancelWork()
+                call.cancelWork()
             }
         }
     }
@@ -83,46 +83,20 @@ extension PostgresStore {
     }
 }
 
-/// The connection once leased, with when, or the lease timeout's verdict
-/// that none came in time; whichever is first stands.
-private final class Lease: Sendable {
-    private enum State {
-        case waiting
-        case leased(PostgresConnection, at: ContinuousClock.Instant)
-        case gaveUp
-    }
-    private let state = Mutex<State>(.waiting)
-
-    /// Records the leased connection, or throws when the timeout came first.
-    func take(_ connection: PostgresConnection) throws {
-        try state.withLock { state in
-            guard case .waiting = state else { throw StoreUnavailable("a PostgreSQL connection came after the lease timeout") }
-            state = .leased(connection, at: .now)
-        }
-    }
-
-    /// The leased connection, or nil, and then no later lease is taken.
-    func leasedOrGiveUp() -> (connection: PostgresConnection, at: ContinuousClock.Instant)? {
-        state.withLock { state in
-            if case .leased(let connection, let at) = state { return (connection, at) }
-            state = .gaveUp
-            return nil
-        }
-    }
-}
-
-/// The one answer of a `withConnection` call: `body`'s result or a
-/// timeout's, whichever comes first; giving it stops the timer.
-private final class Answer<T: Sendable>: Sendable {
+/// One `withConnection` call: the connection once leased, with when, and
+/// the call's one answer, `body`'s result or a timeout's, whichever comes
+/// first. Answered before the lease means the lease timeout came first.
+private final class ConnectionCall<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
+        var leased: (connection: PostgresConnection, at: ContinuousClock.Instant)?
         var work: Task<Void, Never>?
         var timer: Task<Void, Never>?
         var cancelled = false
     }
     private let state = Mutex(State())
 
-    /// The caller's continuation, which `give` resumes once.
+    /// The caller's continuation, which the answer resumes once.
     func resumes(_ continuation: CheckedContinuation<T, any Error>) {
         state.withLock { $0.continuation = continuation }
     }
@@ -136,6 +110,25 @@ private final class Answer<T: Sendable>: Sendable {
         }
         if cancelled { work.cancel() }
         if answered { timer.cancel() }
+    }
+
+    /// Records the leased connection, or throws when the lease timeout answered first.
+    func take(_ connection: PostgresConnection) throws {
+        try state.withLock { state in
+            guard state.continuation != nil else { throw StoreUnavailable("a PostgreSQL connection came after the lease timeout") }
+            state.leased = (connection, .now)
+        }
+    }
+
+    /// The leased connection, or nil after answering `timedOut`: then no later lease is taken.
+    func leasedOrGiveUp(_ timedOut: StoreUnavailable) -> (connection: PostgresConnection, at: ContinuousClock.Instant)? {
+        let (leased, continuation) = state.withLock { state in
+            if let leased = state.leased { return (Optional(leased), Optional<CheckedContinuation<T, any Error>>.none) }
+            defer { state.continuation = nil }
+            return (nil, state.continuation)
+        }
+        continuation?.resume(throwing: timedOut)
+        return leased
     }
 
     /// Answers, unless answered already.
