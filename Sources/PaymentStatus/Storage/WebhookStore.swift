@@ -21,8 +21,9 @@ public protocol WebhookStore: PaymentStore {
     /// pending `seq` of its order at its endpoint, so an order's messages go
     /// one after another while other orders' go beside them.
     func claimMessages(owner: String, now: Timestamp, leaseUntil: Timestamp, limit: Int) async throws -> [OutboundMessage]
-    /// Stores an attempt and what became of its message, and ends the lease.
-    func record(_ attempt: WebhookAttempt, of message: OutboundMessage, verdict: MessageVerdict, owner: String) async throws
+    /// Stores attempts and what became of their messages, and ends their
+    /// leases, in one write: the attempts of a drain end many at a time.
+    func record(_ outcomes: [AttemptOutcome], owner: String) async throws
     /// Ends every lease `owner` holds (all leases when nil): a worker that
     /// stops, or SQLite's only worker starting after a crash.
     func releaseLeases(owner: String?) async throws
@@ -41,4 +42,11 @@ public protocol WebhookStore: PaymentStore {
     /// Deletes at most `limit` messages delivered, or given up as failed,
     /// before `cutoff`, with their attempts; returns how many went.
     func deleteFinishedMessages(before cutoff: Timestamp, limit: Int) async throws -> Int
+}
+
+extension WebhookStore {
+    /// Stores one attempt and what became of its message, and ends the lease.
+    public func record(_ attempt: WebhookAttempt, of message: OutboundMessage, verdict: MessageVerdict, owner: String) async throws {
+        try await record([AttemptOutcome(message: message, attempt: attempt, verdict: verdict)], owner: owner)
+    }
 }

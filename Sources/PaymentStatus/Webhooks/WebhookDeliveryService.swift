@@ -4,7 +4,7 @@ import Synchronization
 
 /// Sends the outbox: claims due messages (leased, so on PostgreSQL each is
 /// sent by one instance at a time), sends up to `maxInFlight` at once, and
-/// records each attempt's outcome. Woken by every commit (`wake()`), and
+/// records the attempts' outcomes, those that ended together in one write. Woken by every commit (`wake()`), and
 /// otherwise looks again every `pollInterval` and when a retry falls due.
 ///
 /// At shutdown it claims nothing more and lets the attempts in flight end
@@ -24,8 +24,8 @@ public final class WebhookDeliveryService: Service {
     let logger: Logger
     private let doorbell = Doorbell()
     private let stopping = Atomic<Bool>(false)
-    /// Attempts running now.
-    private let inFlight = Atomic<Int>(0)
+    /// Attempts that ended and wait for the loop to record them.
+    private let ended = Mutex<[AttemptOutcome]>([])
     /// The soonest retry this worker scheduled, in milliseconds.
     private let soonestRetry = Mutex<Int64?>(nil)
 
@@ -74,24 +74,26 @@ public final class WebhookDeliveryService: Service {
         await sender.shutdown()
     }
 
-    /// The loop: claim what fits, wait for a ring (an attempt ended, a commit,
-    /// a retry due, the poll, shutdown), repeat. An attempt that ends rings
-    /// too, so while one claim waits for its commit the slots freed meanwhile
-    /// add up, and the next claim fills all of them at once.
+    /// The loop: record the attempts that ended, claim what fits, wait for a
+    /// ring (an attempt ended, a commit, a retry due, the poll, shutdown),
+    /// repeat. The attempts that ended while the loop was recording or
+    /// claiming are recorded together in one write, and their slots, freed
+    /// once they are recorded, are filled by the next claim at once. A slot
+    /// is held until its outcome is stored, so the next message of the same
+    /// order, due only then, can go in the same turn.
     private func deliverUntilStopped(_ sender: WebhookSender) async {
         let capacity = settings.maxInFlight
+        // Attempts claimed and not yet recorded; only this loop touches it.
+        var inFlight = 0
         await withDiscardingTaskGroup { group in
             while !stopping.load(ordering: .relaxed) {
-                let free = capacity - inFlight.load(ordering: .relaxed)
+                inFlight -= await recordEnded()
+                let free = capacity - inFlight
                 if free > 0 {
                     let claimed = await claim(limit: free)
+                    inFlight += claimed.count
                     for message in claimed {
-                        inFlight.add(1, ordering: .relaxed)
-                        group.addTask {
-                            await self.deliver(message, with: sender)
-                            self.inFlight.subtract(1, ordering: .relaxed)
-                            self.doorbell.ring()
-                        }
+                        group.addTask { await self.attempt(message, with: sender) }
                     }
                     // A full batch: more may be due now.
                     if claimed.count == free { continue }
@@ -102,15 +104,34 @@ public final class WebhookDeliveryService: Service {
             // are cut once the grace is over (their messages stay leased and
             // are sent again).
             let deadline = ContinuousClock.now + settings.shutdownGrace
-            while inFlight.load(ordering: .relaxed) > 0 {
+            while true {
+                inFlight -= await recordEnded()
                 let left = deadline - ContinuousClock.now
-                guard left > .zero else {
-                    group.cancelAll()
-                    break
-                }
+                guard inFlight > 0, left > .zero else { break }
                 await doorbell.wait(timeout: min(left, .milliseconds(100)))
             }
+            group.cancelAll()
         }
+        // What ended between the last look and the cut.
+        _ = await recordEnded()
+    }
+
+    /// Stores the outcomes of the attempts that ended, in one write; returns
+    /// how many there were. A write that fails leaves their messages leased:
+    /// they are sent again once the lease ends.
+    private func recordEnded() async -> Int {
+        let outcomes = ended.withLock { ended in
+            defer { ended.removeAll(keepingCapacity: true) }
+            return ended
+        }
+        guard !outcomes.isEmpty else { return 0 }
+        do {
+            try await store.record(outcomes, owner: owner)
+        } catch {
+            logger.error(
+                "could not record webhook attempts", metadata: ["attempts": "\(outcomes.count)", "error": "\(error)"])
+        }
+        return outcomes.count
     }
 
     private func claim(limit: Int) async -> [OutboundMessage] {
@@ -138,8 +159,9 @@ public final class WebhookDeliveryService: Service {
         }
     }
 
-    /// One attempt, its outcome stored, counted and logged.
-    private func deliver(_ message: OutboundMessage, with sender: WebhookSender) async {
+    /// One attempt, counted and logged, its outcome handed to the loop to be
+    /// recorded.
+    private func attempt(_ message: OutboundMessage, with sender: WebhookSender) async {
         let attempt = await sender.send(message)
         // Cut by the end of the shutdown grace: not an answer of the receiver's.
         // The message stays leased and is sent again later.
@@ -149,15 +171,11 @@ public final class WebhookDeliveryService: Service {
             ? .delivered
             : settings.schedule.verdictAfterFailure(
                 attemptsMade: message.attemptCount + 1, allowed: message.attemptsAllowed, now: .now())
-        do {
-            try await store.record(attempt, of: message, verdict: verdict, owner: owner)
-        } catch {
-            // Still leased: it is sent again once the lease ends.
-            logger.error("could not record a webhook attempt", metadata: ["message_id": "\(message.id)", "error": "\(error)"])
-        }
         if case .retry(let at) = verdict {
             soonestRetry.withLock { soonest in soonest = min(soonest ?? .max, at.millisecondsSince1970) }
         }
+        ended.withLock { $0.append(AttemptOutcome(message: message, attempt: attempt, verdict: verdict)) }
+        doorbell.ring()
         metrics.webhookAttempted(verdict: verdict, duration: .milliseconds(attempt.durationMilliseconds))
         let level: Logger.Level = verdict == .failed ? .warning : .info
         // The line's fields cost more than the rest of a fast attempt: made only when it is written.

@@ -35,6 +35,20 @@ public struct WebhookAttempt: Sendable, Equatable {
     public var succeeded: Bool { statusCode.map { (200..<300).contains($0) } ?? false }
 }
 
+/// An attempt made, with its message and what becomes of it: what the
+/// store records when the attempt ends.
+public struct AttemptOutcome: Sendable {
+    public var message: OutboundMessage
+    public var attempt: WebhookAttempt
+    public var verdict: MessageVerdict
+
+    public init(message: OutboundMessage, attempt: WebhookAttempt, verdict: MessageVerdict) {
+        self.message = message
+        self.attempt = attempt
+        self.verdict = verdict
+    }
+}
+
 /// What becomes of a message after an attempt.
 public enum MessageVerdict: Sendable, Equatable {
     case delivered

@@ -89,30 +89,41 @@ extension PostgresStore: WebhookStore {
         }
     }
 
-    public func record(_ attempt: WebhookAttempt, of message: OutboundMessage, verdict: MessageVerdict, owner: String) async throws {
-        let (status, next, finished) = StoredValue.outcome(verdict, at: attempt.at)
-        _ = try await Self.translatingErrors {
-            // One statement: the message's new state and its attempt, numbered
-            // by the new count. An endpoint deleted meanwhile took the message
-            // with it, and then nothing is written.
-            try await rows("""
-                WITH moved AS (
-                    UPDATE webhook_messages
-                    SET status = \(status), next_attempt_at = \(next), finished_at = \(finished),
-                        attempt_count = attempt_count + 1, lease_owner = NULL, lease_until = NULL
-                    WHERE id = \(message.id) RETURNING id, attempt_count
-                ), later AS (
-                    -- The order's later messages wait for this one: not due before it.
-                    UPDATE webhook_messages SET next_attempt_at = \(next)
-                    WHERE \(next)::bigint IS NOT NULL AND endpoint_id = \(message.endpointID) AND order_id = \(message.orderID)
-                      AND seq > \(message.seq) AND status = 'pending' AND next_attempt_at < \(next)
-                )
-                INSERT INTO webhook_attempts (message_id, number, at, status_code, error, duration_ms)
-                SELECT id, attempt_count, \(attempt.at.millisecondsSince1970), \(attempt.statusCode.map(Int32.init)),
-                       \(attempt.error), \(Int64(attempt.durationMilliseconds))
-                FROM moved
-                """)
+    public func record(_ outcomes: [AttemptOutcome], owner: String) async throws {
+        guard !outcomes.isEmpty else { return }
+        // One transaction, so one commit for the lot; the statements go one
+        // after another on its connection.
+        let logger = self.logger
+        try await transaction { connection in
+            for outcome in outcomes {
+                _ = try await connection.query(Self.recording(outcome), logger: logger).collect()
+            }
         }
+    }
+
+    /// One statement: the message's new state and its attempt, numbered by
+    /// the new count. An endpoint deleted meanwhile took the message with it,
+    /// and then nothing is written.
+    static func recording(_ outcome: AttemptOutcome) -> PostgresQuery {
+        let (status, next, finished) = StoredValue.outcome(outcome.verdict, at: outcome.attempt.at)
+        let (message, attempt) = (outcome.message, outcome.attempt)
+        return """
+            WITH moved AS (
+                UPDATE webhook_messages
+                SET status = \(status), next_attempt_at = \(next), finished_at = \(finished),
+                    attempt_count = attempt_count + 1, lease_owner = NULL, lease_until = NULL
+                WHERE id = \(message.id) RETURNING id, attempt_count
+            ), later AS (
+                -- The order's later messages wait for this one: not due before it.
+                UPDATE webhook_messages SET next_attempt_at = \(next)
+                WHERE \(next)::bigint IS NOT NULL AND endpoint_id = \(message.endpointID) AND order_id = \(message.orderID)
+                  AND seq > \(message.seq) AND status = 'pending' AND next_attempt_at < \(next)
+            )
+            INSERT INTO webhook_attempts (message_id, number, at, status_code, error, duration_ms)
+            SELECT id, attempt_count, \(attempt.at.millisecondsSince1970), \(attempt.statusCode.map(Int32.init)),
+                   \(attempt.error), \(Int64(attempt.durationMilliseconds))
+            FROM moved
+            """
     }
 
     public func releaseLeases(owner: String?) async throws {

@@ -73,29 +73,35 @@ extension SQLiteStore: WebhookStore {
         }
     }
 
-    public func record(_ attempt: WebhookAttempt, of message: OutboundMessage, verdict: MessageVerdict, owner: String) async throws {
-        let (status, next, finished) = StoredValue.outcome(verdict, at: attempt.at)
+    public func record(_ outcomes: [AttemptOutcome], owner: String) async throws {
+        guard !outcomes.isEmpty else { return }
         try await batcher.write { db in
-            // An endpoint deleted meanwhile took the message with it: nothing to record.
-            try db.cachedStatement(sql: """
+            let moved = try db.cachedStatement(sql: """
                 UPDATE webhook_messages SET status = ?, next_attempt_at = ?, finished_at = ?, attempt_count = attempt_count + 1,
                        lease_owner = NULL, lease_until = NULL
                 WHERE id = ?
-                """).execute(arguments: [status, next, finished, message.id])
-            guard db.changesCount > 0 else { return }
-            if let next {
-                // The order's later messages wait for this one: not due before it.
-                try db.cachedStatement(sql: """
-                    UPDATE webhook_messages SET next_attempt_at = ?1
-                    WHERE endpoint_id = ?2 AND order_id = ?3 AND seq > ?4 AND status = 'pending' AND next_attempt_at < ?1
-                    """).execute(arguments: [next, message.endpointID, message.orderID, message.seq])
-            }
-            try db.cachedStatement(sql: """
+                """)
+            // The order's later messages wait for this one: not due before it.
+            let later = try db.cachedStatement(sql: """
+                UPDATE webhook_messages SET next_attempt_at = ?1
+                WHERE endpoint_id = ?2 AND order_id = ?3 AND seq > ?4 AND status = 'pending' AND next_attempt_at < ?1
+                """)
+            let attempt = try db.cachedStatement(sql: """
                 INSERT INTO webhook_attempts (message_id, number, at, status_code, error, duration_ms)
                 SELECT id, attempt_count, ?, ?, ?, ? FROM webhook_messages WHERE id = ?
-                """).execute(arguments: [
-                    attempt.at.millisecondsSince1970, attempt.statusCode, attempt.error, attempt.durationMilliseconds, message.id,
+                """)
+            for outcome in outcomes {
+                let (status, next, finished) = StoredValue.outcome(outcome.verdict, at: outcome.attempt.at)
+                let message = outcome.message
+                try moved.execute(arguments: [status, next, finished, message.id])
+                // An endpoint deleted meanwhile took the message with it: nothing to record.
+                guard db.changesCount > 0 else { continue }
+                if let next { try later.execute(arguments: [next, message.endpointID, message.orderID, message.seq]) }
+                try attempt.execute(arguments: [
+                    outcome.attempt.at.millisecondsSince1970, outcome.attempt.statusCode, outcome.attempt.error,
+                    outcome.attempt.durationMilliseconds, message.id,
                 ])
+            }
         }
     }
 
