@@ -29,12 +29,15 @@ struct PostgresGroupCommitTests {
         try await holder.close()
     }
 
-    /// Waits until one of the store's connections waits for a row lock.
+    /// Waits until one of the store's connections waits for a row lock. Only
+    /// the store's own database counts: the tests beside it share the server,
+    /// and two batches waiting at once in two of them counted 2 here and
+    /// held both tests until they timed out.
     static func untilABatchWaitsForALock(_ store: PostgresStore) async throws {
         try await eventually(10, "a batch waits for the held row lock") {
             let rows = try await store.client.query("""
                 SELECT count(*) FROM pg_stat_activity
-                WHERE application_name = 'payment-status' AND wait_event_type = 'Lock'
+                WHERE application_name = 'payment-status' AND wait_event_type = 'Lock' AND datname = current_database()
                 """, logger: TestService.logger).collect()
             return try rows.first?.decode(Int.self) == 1
         }
@@ -173,6 +176,53 @@ struct PostgresGroupCommitTests {
             #expect(events.map(\.reason) == [nil, "again"], "the cut batch left nothing: \(events)")
         }
         await relay.stop()
+    }
+
+    /// A commit whose answer is lost (PostgreSQL gets the `COMMIT`, the
+    /// service never hears back) fails the change `StoreUnavailable` while
+    /// the event is in the database all the same. A stream watching the order
+    /// on this instance still gets it: the order is read again, since
+    /// neither the commit's return nor the relay (which skips this
+    /// instance's own notices) brings it.
+    @Test func aStreamGetsTheEventOfACommitWhoseAnswerWasLost() async throws {
+        let database = try await TestDatabase.make(.postgres)
+        guard case .postgres(let location) = database.location else { throw TestFailure("not PostgreSQL") }
+        let tcp = try await TCPRelay(to: location.host, port: location.port)
+        var relayed = location
+        relayed.port = tcp.port
+        let store = try await PostgresStore.open(
+            relayed, instanceID: "lost", logger: TestService.logger, answerTimeout: .seconds(2))
+        try await database.closing(store) {
+            try await store.migrate(migrations: TestService.migrations)
+            _ = try await store.createOrder(try Stores.draft(), id: "o1", at: .now())
+            let hub = StreamHub()
+            let relay = PostgresRelay(store: store, hub: hub, logger: TestService.logger)
+            let service = OrderService(
+                store: store, bus: hub, metrics: ServiceMetrics(), uncertain: { relay.recheck(orderID: $0) })
+            let watching = RecordingSink()
+            let registration = hub.subscribe(orderID: "o1", sink: watching, lifetime: nil)
+            let relaying = Task { try await relay.run() }
+            try await eventually(10, "the relay to listen") { relay.catchUpsDone > 0 }
+
+            tcp.loseTheAnswerToTheNextCommit()
+            let change = StatusChange(orderID: "o1", status: .succeeded, source: .api)
+            let lost = await Result { try await service.apply(change) }
+            guard case .failure(let error) = lost, error is StoreUnavailable else {
+                Issue.record("the change whose answer was lost did not fail StoreUnavailable: \(lost)"); return
+            }
+            // The commit landed. (The first read after the cut may meet the
+            // closed connection still in the pool and fail StoreUnavailable.)
+            try await eventually(30, "the commit to be read") {
+                (try? await store.events(orderID: "o1", after: 0, limit: 10))?.map(\.status) == [.initiated, .succeeded]
+            }
+            try await eventually(30, "the watching stream to get the succeeded event") {
+                watching.events.contains { $0.status == .succeeded }
+            }
+            registration.cancel()
+            relaying.cancel()
+            _ = await relaying.result
+        }
+        await tcp.stop()
     }
 }
 

@@ -158,7 +158,8 @@ func buildRouter(_ services: AppServices, logger: Logger) throws -> Router<AppRe
     router.add(middleware: MethodNotAllowedMiddleware(
         routes: routeTable + (services.configuration.demo ? demoRouteTable : [])))
     let orderService = OrderService(
-        store: services.store, bus: services.hub, metrics: services.metrics, webhooks: services.webhooks)
+        store: services.store, bus: services.hub, metrics: services.metrics, webhooks: services.webhooks,
+        uncertain: services.relay.map { relay -> @Sendable (String) -> Void in { relay.recheck(orderID: $0) } })
 
     HealthController(store: services.store, hub: services.hub, metrics: services.metrics).addRoutes(to: router)
     try DocumentsController().addRoutes(to: router)

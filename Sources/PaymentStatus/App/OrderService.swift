@@ -6,12 +6,20 @@ public struct OrderService: Sendable {
     let metrics: ServiceMetrics
     /// Woken by every commit, so the event's webhook messages go out at once.
     let webhooks: WebhookDeliveryService?
+    /// Told of a change that failed, which on PostgreSQL may have committed
+    /// all the same (an answer lost after the commit was sent): its order is
+    /// read again for the streams (`PostgresRelay.recheck`).
+    let uncertain: (@Sendable (String) -> Void)?
 
-    public init(store: any PaymentStore, bus: any EventBus, metrics: ServiceMetrics, webhooks: WebhookDeliveryService? = nil) {
+    public init(
+        store: any PaymentStore, bus: any EventBus, metrics: ServiceMetrics, webhooks: WebhookDeliveryService? = nil,
+        uncertain: (@Sendable (String) -> Void)? = nil
+    ) {
         self.store = store
         self.bus = bus
         self.metrics = metrics
         self.webhooks = webhooks
+        self.uncertain = uncertain
     }
 
     /// Creates the order, generating an id when the draft has none.
@@ -21,7 +29,12 @@ public struct OrderService: Sendable {
 
     /// Applies a status change from either source.
     public func apply(_ change: StatusChange) async throws -> ChangeOutcome {
-        try await store.apply(change, at: .now(), committed: published)
+        do {
+            return try await store.apply(change, at: .now(), committed: published)
+        } catch {
+            uncertain?(change.orderID)
+            throw error
+        }
     }
 
     /// Hands a committed event to the streams and counts it; the store calls

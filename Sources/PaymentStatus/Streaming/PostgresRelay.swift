@@ -24,6 +24,10 @@ public final class PostgresRelay: Service {
     let remoteCommitted: @Sendable () -> Void
     /// How this instance's own notices begin (`EventNotice.ownPrefix`).
     private let ownPrefix: String
+    /// Orders whose latest write may have committed unseen, with when and
+    /// how often they are read again (see PostgresRelay+recheck.swift).
+    let rechecks = Mutex<[String: Recheck]>([:])
+    let recheckBell = Doorbell()
 
     /// Connections made so far (the first one included); read by tests.
     public var connections: Int { counter.withLock { $0 } }
@@ -50,18 +54,22 @@ public final class PostgresRelay: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            var failures = 0
-            while !Task.isCancelled {
-                do {
-                    try await self.listen { failures = 0 }
-                } catch {
-                    if Task.isCancelled { break }
-                    self.logger.warning("the PostgreSQL notification connection failed; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.recheckUntilCancelled() }
+                var failures = 0
+                while !Task.isCancelled {
+                    do {
+                        try await self.listen { failures = 0 }
+                    } catch {
+                        if Task.isCancelled { break }
+                        self.logger.warning("the PostgreSQL notification connection failed; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                    failures += 1
+                    // 50 ms, doubling up to 2 s: quick after a blip, gentle while the server is down.
+                    let delay = Duration.milliseconds(50 << min(failures - 1, 5))
+                    try? await Task.sleep(for: delay)
                 }
-                failures += 1
-                // 50 ms, doubling up to 2 s: quick after a blip, gentle while the server is down.
-                let delay = Duration.milliseconds(50 << min(failures - 1, 5))
-                try? await Task.sleep(for: delay)
+                group.cancelAll()
             }
         }
     }

@@ -6,7 +6,8 @@ import Synchronization
 /// go dark: bytes stop flowing both ways while both sockets stay open, as
 /// when the path to a database dies without a reset (a failover, a dropped
 /// route, a firewall forgetting the connection). Connections opened after
-/// that pass as before.
+/// that pass as before. Or one connection's answers stop after it sends a
+/// `COMMIT`, which the server gets: a commit whose answer was lost.
 final class TCPRelay: Sendable {
     let port: Int
     private let server: any Channel
@@ -15,11 +16,15 @@ final class TCPRelay: Sendable {
     /// The connections that have not gone dark yet.
     private final class OpenPairs: Sendable {
         let pairs = Mutex<[Pair]>([])
+        /// Armed by `loseTheAnswerToTheNextCommit`.
+        let loseNextCommitAnswer = Atomic<Bool>(false)
     }
 
-    /// The flag both directions of one relayed connection read.
+    /// The flags both directions of one relayed connection read.
     private final class Pair: Sendable {
         let dark = Atomic<Bool>(false)
+        /// The server's bytes are dropped; the client's still pass.
+        let answersLost = Atomic<Bool>(false)
     }
 
     init(to host: String, port target: Int) async throws {
@@ -32,12 +37,13 @@ final class TCPRelay: Sendable {
                 return ClientBootstrap(group: inbound.eventLoop)
                     .channelInitializer { outbound in
                         outbound.eventLoop.makeCompletedFuture {
-                            try outbound.pipeline.syncOperations.addHandler(Forward(to: inbound, pair))
+                            try outbound.pipeline.syncOperations.addHandler(Forward(to: inbound, pair, carrying: .answers))
                         }
                     }
                     .connect(host: host, port: target)
                     .flatMapThrowing { outbound in
-                        try inbound.pipeline.syncOperations.addHandler(Forward(to: outbound, pair))
+                        try inbound.pipeline.syncOperations.addHandler(
+                            Forward(to: outbound, pair, carrying: .requests(open)))
                     }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -52,6 +58,12 @@ final class TCPRelay: Sendable {
         }
     }
 
+    /// The next connection to send `COMMIT` gets no answer to it, nor any
+    /// later one, while the server gets it and everything after it.
+    func loseTheAnswerToTheNextCommit() {
+        open.loseNextCommitAnswer.store(true, ordering: .relaxed)
+    }
+
     func stop() async {
         try? await server.close()
     }
@@ -59,16 +71,33 @@ final class TCPRelay: Sendable {
     /// Writes what one side reads to the other, unless the connection went dark.
     private final class Forward: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
+        enum Direction: Sendable {
+            case requests(OpenPairs)
+            case answers
+        }
         let partner: any Channel
         let pair: Pair
-        init(to partner: any Channel, _ pair: Pair) {
+        let direction: Direction
+        init(to partner: any Channel, _ pair: Pair, carrying direction: Direction) {
             self.partner = partner
             self.pair = pair
+            self.direction = direction
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard !pair.dark.load(ordering: .relaxed) else { return }
-            partner.writeAndFlush(unwrapInboundIn(data), promise: nil)
+            let bytes = unwrapInboundIn(data)
+            switch direction {
+            case .answers:
+                if pair.answersLost.load(ordering: .relaxed) { return }
+            case .requests(let open):
+                if open.loseNextCommitAnswer.load(ordering: .relaxed), String(buffer: bytes).contains("COMMIT"),
+                    open.loseNextCommitAnswer.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged
+                {
+                    pair.answersLost.store(true, ordering: .relaxed)
+                }
+            }
+            partner.writeAndFlush(bytes, promise: nil)
         }
 
         func channelInactive(context: ChannelHandlerContext) {
