@@ -141,15 +141,7 @@ struct PostgresGroupCommitTests {
     /// waiting forever and holding every change queued behind it; those go
     /// on, on new connections, and nothing of the cut batch was kept.
     @Test func aBatchOnAConnectionThatWentDarkFailsAndTheQueueGoesOn() async throws {
-        let database = try await TestDatabase.make(.postgres)
-        guard case .postgres(let location) = database.location else { throw TestFailure("not PostgreSQL") }
-        let relay = try await TCPRelay(to: location.host, port: location.port)
-        var relayed = location
-        relayed.port = relay.port
-        let store = try await PostgresStore.open(
-            relayed, instanceID: "dark", logger: TestService.logger, answerTimeout: .seconds(2))
-        try await database.closing(store) {
-            try await store.migrate(migrations: TestService.migrations)
+        try await Self.withStoreBehindRelay { store, relay in
             for id in ["o1", "o2"] { _ = try await store.createOrder(try Stores.draft(), id: id, at: .now()) }
             relay.goDark()
             let stuck = Task { await Result { try await store.apply(Self.processing("o1"), at: .now()) } }
@@ -175,6 +167,22 @@ struct PostgresGroupCommitTests {
             let events = try await store.events(orderID: "o1", after: 0, limit: 10)
             #expect(events.map(\.reason) == [nil, "again"], "the cut batch left nothing: \(events)")
         }
+    }
+
+    /// A migrated store on a fresh database whose connections pass through
+    /// a `TCPRelay`, answering within 2 s.
+    static func withStoreBehindRelay(_ body: (PostgresStore, TCPRelay) async throws -> Void) async throws {
+        let database = try await TestDatabase.make(.postgres)
+        guard case .postgres(let location) = database.location else { throw TestFailure("not PostgreSQL") }
+        let relay = try await TCPRelay(to: location.host, port: location.port)
+        var relayed = location
+        relayed.port = relay.port
+        let store = try await PostgresStore.open(
+            relayed, instanceID: "relayed", logger: TestService.logger, answerTimeout: .seconds(2))
+        try await database.closing(store) {
+            try await store.migrate(migrations: TestService.migrations)
+            try await body(store, relay)
+        }
         await relay.stop()
     }
 
@@ -185,15 +193,7 @@ struct PostgresGroupCommitTests {
     /// neither the commit's return nor the relay (which skips this
     /// instance's own notices) brings it.
     @Test func aStreamGetsTheEventOfACommitWhoseAnswerWasLost() async throws {
-        let database = try await TestDatabase.make(.postgres)
-        guard case .postgres(let location) = database.location else { throw TestFailure("not PostgreSQL") }
-        let tcp = try await TCPRelay(to: location.host, port: location.port)
-        var relayed = location
-        relayed.port = tcp.port
-        let store = try await PostgresStore.open(
-            relayed, instanceID: "lost", logger: TestService.logger, answerTimeout: .seconds(2))
-        try await database.closing(store) {
-            try await store.migrate(migrations: TestService.migrations)
+        try await Self.withStoreBehindRelay { store, tcp in
             _ = try await store.createOrder(try Stores.draft(), id: "o1", at: .now())
             let hub = StreamHub()
             let relay = PostgresRelay(store: store, hub: hub, logger: TestService.logger)
@@ -222,7 +222,6 @@ struct PostgresGroupCommitTests {
             relaying.cancel()
             _ = await relaying.result
         }
-        await tcp.stop()
     }
 }
 
