@@ -37,6 +37,7 @@ struct WebhookEndpointController {
             id: WebhookEndpoint.generateID(), url: body.url, description: description, createdAt: .now(),
             secret: WebhookEndpoint.generateSecret())
         try await store.insertEndpoint(endpoint)
+        delivery?.wakeForEndpoints()
         return json(.created, WireFormat.encode(endpoint, showingSecret: true))
     }
 
@@ -95,7 +96,7 @@ struct WebhookEndpointController {
                 .notFound, type: APIError.problemType("message-not-found"),
                 detail: "endpoint '\(id.prefix(80))' has no message '\(messageID.prefix(80))'")
         }
-        delivery?.wake()
+        delivery?.wakeForEndpoints()
         return queued(1)
     }
 
@@ -108,7 +109,7 @@ struct WebhookEndpointController {
         guard let count = try await store.recoverMessages(endpointID: id, since: since, now: .now()) else {
             throw Self.endpointNotFound(id)
         }
-        delivery?.wake()
+        delivery?.wakeForEndpoints()
         return queued(count)
     }
 
