@@ -27,9 +27,6 @@ extension PostgresRelay {
         recheckBell.ring()
     }
 
-    /// Orders waiting for a re-read (for tests).
-    var pendingRechecks: Int { rechecks.withLock { $0.count } }
-
     func recheckUntilCancelled() async {
         while !Task.isCancelled {
             let now = ContinuousClock.now

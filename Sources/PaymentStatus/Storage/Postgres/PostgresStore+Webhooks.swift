@@ -91,6 +91,11 @@ extension PostgresStore: WebhookStore {
 
     public func record(_ outcomes: [AttemptOutcome], owner: String) async throws {
         guard !outcomes.isEmpty else { return }
+        // One outcome is one statement, atomic on its own: no BEGIN and COMMIT round trips.
+        if outcomes.count == 1 {
+            _ = try await rows(Self.recording(outcomes[0]))
+            return
+        }
         // One transaction, so one commit for the lot; the statements go one
         // after another on its connection.
         let logger = self.logger
