@@ -11,12 +11,14 @@ import Foundation
 /// secrets sign at once during a rotation, space-separated.
 enum WebhookSigner {
     static func signatureHeader(id: String, timestamp: Int64, body: some Collection<UInt8>, secrets: [String]) -> String {
-        var payload = Array("\(id).\(timestamp).".utf8)
-        payload.append(contentsOf: body)
+        // The MAC is fed the parts as they are: the body is not copied behind a prefix.
+        let prefix = Array("\(id).\(timestamp).".utf8)
         return secrets.compactMap { secret -> String? in
             guard let key = key(of: secret) else { return nil }
-            let mac = HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: key))
-            return "v1," + Data(mac).base64EncodedString()
+            var mac = HMAC<SHA256>(key: SymmetricKey(data: key))
+            mac.update(data: prefix)
+            body.withContiguousStorageIfAvailable { mac.update(data: UnsafeRawBufferPointer($0)) } ?? mac.update(data: Array(body))
+            return "v1," + Data(mac.finalize()).base64EncodedString()
         }.joined(separator: " ")
     }
 

@@ -55,8 +55,7 @@ extension SQLiteStore: WebhookStore {
         let now = now.millisecondsSince1970
         return try await batcher.write { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT m.id, m.endpoint_id, m.order_id, m.seq, m.data, m.created_at, m.attempt_count, m.attempts_allowed,
-                       e.url, e.secret, e.previous_secret, e.previous_expires_at
+                SELECT \(Self.outboundColumns)
                 FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
                 WHERE m.status = 'pending' AND m.next_attempt_at <= ?1 AND (m.lease_until IS NULL OR m.lease_until <= ?1)
                   AND NOT EXISTS (
