@@ -12,20 +12,26 @@ import Testing
 /// answer whose body never ends is read to 64 KiB and its status kept.
 @Suite("Webhook attempt timeout and answer size", .timeLimit(.minutes(1)))
 struct WebhookTimeoutTests {
-    @Test func anAttemptEndsAtItsTimeoutWhenTheReceiverStallsOrTrickles() async throws {
-        let silent = try await StallingReceiver(.nothing)
-        let trickling = try await StallingReceiver(.aByteAtATime)
+    /// `http` to addresses on loopback; a name resolves to nothing.
+    static var loopbackOnly: WebhookURLPolicy {
         var policy = WebhookURLPolicy(allowHTTP: true, allowPrivateNetworks: true)
         policy.resolve = { host in
             NetworkAddress(literal: host).map { .success([$0]) } ?? .failure(ResolutionFailed(host: host, reason: "not in this test"))
         }
-        let sender = WebhookSender(policy: policy, maxConnectionsPerHost: 4)
-        // Three times the timeout: past it, the attempt was not cut.
-        let bound = 3 * Double(WebhookSender.timeout.components.seconds)
-        async let stalled = withTimeout(bound, "an attempt to a receiver that never answers") {
+        return policy
+    }
+
+    /// Three times the timeout: past it, the attempt was not cut.
+    static let bound = 3 * Double(WebhookSender.timeout.components.seconds)
+
+    @Test func anAttemptEndsAtItsTimeoutWhenTheReceiverStallsOrTrickles() async throws {
+        let silent = try await StallingReceiver(.nothing)
+        let trickling = try await StallingReceiver(.aByteAtATime)
+        let sender = WebhookSender(policy: Self.loopbackOnly, maxConnectionsPerHost: 4)
+        async let stalled = withTimeout(Self.bound, "an attempt to a receiver that never answers") {
             await sender.send(WebhookSenderTests.message(to: "http://127.0.0.1:\(silent.port)/hooks"))
         }
-        async let trickled = withTimeout(bound, "an attempt to a receiver whose answer never ends") {
+        async let trickled = withTimeout(Self.bound, "an attempt to a receiver whose answer never ends") {
             await sender.send(WebhookSenderTests.message(to: "http://127.0.0.1:\(trickling.port)/hooks"))
         }
         let (first, second) = try await (stalled, trickled)
@@ -42,12 +48,8 @@ struct WebhookTimeoutTests {
 
     @Test func anEndlessAnswerIsReadTo64KiBAndItsStatusKept() async throws {
         let endless = try await StallingReceiver(.endlessBody)
-        var policy = WebhookURLPolicy(allowHTTP: true, allowPrivateNetworks: true)
-        policy.resolve = { host in
-            NetworkAddress(literal: host).map { .success([$0]) } ?? .failure(ResolutionFailed(host: host, reason: "not in this test"))
-        }
-        let sender = WebhookSender(policy: policy, maxConnectionsPerHost: 4)
-        let attempt = try await withTimeout(3 * Double(WebhookSender.timeout.components.seconds), "an attempt to an endless answer") {
+        let sender = WebhookSender(policy: Self.loopbackOnly, maxConnectionsPerHost: 4)
+        let attempt = try await withTimeout(Self.bound, "an attempt to an endless answer") {
             await sender.send(WebhookSenderTests.message(to: "http://127.0.0.1:\(endless.port)/hooks"))
         }
         await sender.shutdown()

@@ -93,12 +93,12 @@ final class WebhookSender: Sendable {
                     id: message.id, timestamp: timestamp, body: body.readableBytesView, secrets: message.secrets))
             let deadline = NIODeadline.now() + TimeAmount(Self.timeout)
             let code = try await Self.firstTaking(addresses, deadline) { address in
+                // A pinned client connects the name to `address`; otherwise the URL names the address.
+                let url = pinsTheName ? target.url : target.url(connectingTo: address)
+                let request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body))
                 if pinsTheName {
-                    let request = try HTTPClient.Request(url: target.url, method: .POST, headers: headers, body: .byteBuffer(body))
                     return try await pinned.with(host: target.host, address: address) { try await Self.post(request, deadline, on: $0) }
                 }
-                let request = try HTTPClient.Request(
-                    url: target.url(connectingTo: address), method: .POST, headers: headers, body: .byteBuffer(body))
                 return try await Self.post(request, deadline, on: client)
             }
             if (300..<400).contains(code) { return attempt(code, "redirects are not followed") }
