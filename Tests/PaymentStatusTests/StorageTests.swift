@@ -32,6 +32,7 @@ struct StorageTests {
         #expect(try await store.pragma("foreign_keys") == "1")
         // No checkpoint inside a commit: SQLiteCheckpointer does them beside the writer.
         #expect(try await store.pragma("wal_autocheckpoint") == "0")
+        #expect(try await store.pragma("journal_size_limit") == "67108864")
         // The savepoints of a group commit keep their page images in memory, not in a temporary file.
         #expect(try await store.pragma("temp_store") == "2")
         try store.close()
@@ -67,7 +68,7 @@ struct StorageTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let store = try await scratch.migratedStore()
-        let checkpointer = try SQLiteCheckpointer(path: scratch.path, logger: TestService.logger)
+        let checkpointer = try SQLiteCheckpointer(store: store, logger: TestService.logger)
         let draft = try OrderDraft(id: nil, amount: 5, currency: "EUR", metadata: nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -86,7 +87,7 @@ struct StorageTests {
             }
             try await group.waitForAll()
         }
-        let (frames, copied) = try await checkpointer.checkpoint()
+        let (frames, copied) = try #require(try await checkpointer.checkpoint())
         #expect(frames > 0 && copied == frames, "WAL frames \(frames), copied \(copied)")
         #expect(try await store.order(id: "c299") != nil)
         try store.close()
@@ -94,6 +95,48 @@ struct StorageTests {
         let reopened = try SQLiteStore(path: scratch.path)
         #expect(try await reopened.order(id: "c0") != nil)
         #expect(try await reopened.order(id: "c299") != nil)
+        try reopened.close()
+    }
+
+    /// Under writes that do not pause, no pass of the checkpointer ends with
+    /// nothing appended meanwhile, and SQLite starts the WAL over only after
+    /// one that does: the WAL grew by every write. Past its bound the writer
+    /// copies the last frames between two batches, and the WAL starts over.
+    @Test func theWALStartsOverWhileWritesGoOn() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let store = try await scratch.migratedStore()
+        let checkpointer = try SQLiteCheckpointer(store: store, restartAtFrames: 64, logger: TestService.logger)
+        let draft = try OrderDraft(id: nil, amount: 5, currency: "EUR", metadata: nil)
+        let writers = 16, ordersEach = 400
+        let before = try #require(try await checkpointer.checkpoint()).walFrameCount
+        let largest = try await withThrowingTaskGroup(of: Int.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for index in 0..<ordersEach { _ = try await store.createOrder(draft, id: "w\(writer)-\(index)", at: .now()) }
+                    return 0
+                }
+            }
+            group.addTask {
+                var largest = 0
+                while try await store.order(id: "w0-\(ordersEach - 1)") == nil {
+                    largest = max(largest, try await checkpointer.checkpoint()?.walFrameCount ?? 0)
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return largest
+            }
+            return try await group.reduce(0, max)
+        }
+        let (frames, copied) = try #require(try await checkpointer.checkpoint())
+        let written = store.batcher.counts.transactions
+        // A commit appends several frames (about 20 here): a WAL that never
+        // started over held 20 times as many frames as there were commits.
+        #expect(largest < written, "\(written) commits, while the WAL held up to \(largest) frames (\(before) at the start)")
+        #expect(store.batcher.walTailCopies > 0, "the writer never copied the WAL's tail")
+        #expect(copied == frames)
+        try store.close()
+        let reopened = try SQLiteStore(path: scratch.path)
+        #expect(try await reopened.order(id: "w\(writers - 1)-\(ordersEach - 1)") != nil)
         try reopened.close()
     }
 

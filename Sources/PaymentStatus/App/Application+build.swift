@@ -55,7 +55,7 @@ public struct AppServices: Sendable {
             let relay = (store as? PostgresStore).map {
                 PostgresRelay(store: $0, hub: hub, logger: logger, remoteCommitted: { webhooks?.wake() })
             }
-            let checkpointer = try (store as? SQLiteStore).map { try SQLiteCheckpointer(path: $0.path, logger: logger) }
+            let checkpointer = try (store as? SQLiteStore).map { try SQLiteCheckpointer(store: $0, logger: logger) }
             let retention = configuration.retention.flatMap { retention in
                 (store as? any PruningStore).map {
                     RetentionService(

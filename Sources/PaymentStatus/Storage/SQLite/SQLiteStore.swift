@@ -36,6 +36,8 @@ public struct SQLiteStore: PaymentStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Checkpoints run beside the writer (SQLiteCheckpointer), not inside a commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            // When the WAL starts over, a file that a long reader let grow is cut back to 64 MiB.
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
             // Each write of a group commit runs in a savepoint of its own, so
             // one that fails leaves the others in; a savepoint keeps the
             // prior image of every page it changes that the batch had changed
